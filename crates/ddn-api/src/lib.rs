@@ -1,0 +1,421 @@
+//! The wire contract between the DDN presign service and its clients.
+//!
+//! Both sides (the Lambda function and the desktop/CLI transfer engine) depend on these types, so a
+//! change here is a change to the protocol. The crate holds types, constants and pure parsing only.
+//!
+//! Architecture invariant: this crate depends on `serde` alone and performs no I/O.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Path of the presign route, relative to the API's base address.
+pub const PRESIGN_PATH: &str = "/presign";
+
+/// The largest object S3 accepts in a single `PUT` (5 GiB). Bigger files need a multipart upload.
+pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
+/// The longest presigned URL lifetime SigV4 allows (7 days), in seconds.
+pub const MAX_URL_TTL_SECONDS: u64 = 7 * 24 * 60 * 60;
+
+/// Names of the query parameters of [`PRESIGN_PATH`].
+pub mod query {
+    /// The object name chosen by the caller (required). The seed's parameter name.
+    pub const FILE: &str = "file";
+    /// `upload` or `download` (default `download`, as in the seed).
+    pub const MODE: &str = "mode";
+    /// Upload only: the exact body length in bytes; signed into the URL.
+    pub const SIZE: &str = "size";
+    /// Upload only: base64 of the body's MD5 digest (`Content-MD5`); signed into the URL.
+    pub const MD5: &str = "md5";
+    /// Upload only: the body's media type; signed into the URL.
+    pub const CONTENT_TYPE: &str = "contentType";
+}
+
+/// What the caller wants a URL for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferMode {
+    /// A `PUT` into the input bucket.
+    Upload,
+    /// A `GET` from the output bucket (the seed's default).
+    #[default]
+    Download,
+}
+
+impl TransferMode {
+    /// The mode as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Upload => "upload",
+            Self::Download => "download",
+        }
+    }
+
+    /// Parses the wire form. Anything but `upload` or `download` is refused (the seed silently
+    /// treated any other value as a download).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "upload" => Some(Self::Upload),
+            "download" => Some(Self::Download),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TransferMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The HTTP method a presigned URL is valid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// Upload the body.
+    Put,
+    /// Fetch the body.
+    Get,
+}
+
+impl HttpMethod {
+    /// The method name as HTTP spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Put => "PUT",
+            Self::Get => "GET",
+        }
+    }
+}
+
+/// A request for a presigned URL, as carried by the query string of [`PRESIGN_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PresignRequest {
+    /// The object name chosen by the caller. The service validates it and places it under the
+    /// caller's own prefix; it is never used as a raw key.
+    pub file: String,
+    /// Upload or download.
+    pub mode: TransferMode,
+    /// Upload only: the exact body length.
+    pub size: Option<u64>,
+    /// Upload only: base64 `Content-MD5` of the body.
+    pub md5: Option<String>,
+    /// Upload only: the body's media type.
+    pub content_type: Option<String>,
+}
+
+impl PresignRequest {
+    /// Reads a request from decoded query pairs. The first occurrence of a parameter wins; unknown
+    /// parameters are ignored so that older services accept newer clients.
+    ///
+    /// # Errors
+    /// [`ErrorCode::MissingFile`] when `file` is absent or empty, [`ErrorCode::InvalidMode`] for an
+    /// unknown mode, [`ErrorCode::InvalidParameter`] for a `size` that is not a whole number.
+    pub fn from_query_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ApiError> {
+        let mut file = None;
+        let mut mode = None;
+        let mut size = None;
+        let mut md5 = None;
+        let mut content_type = None;
+        for (name, value) in pairs {
+            let slot = match name {
+                query::FILE => &mut file,
+                query::MODE => &mut mode,
+                query::SIZE => &mut size,
+                query::MD5 => &mut md5,
+                query::CONTENT_TYPE => &mut content_type,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+
+        let file = match file {
+            Some(file) if !file.is_empty() => file.to_owned(),
+            _ => return Err(ApiError::new(ErrorCode::MissingFile, MISSING_FILE_MESSAGE)),
+        };
+        let mode = match mode {
+            None => TransferMode::Download,
+            Some(text) => TransferMode::parse(text).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidMode,
+                    "mode must be \"upload\" or \"download\"",
+                )
+            })?,
+        };
+        let size = size
+            .map(|text| {
+                text.parse::<u64>().map_err(|_| {
+                    ApiError::new(
+                        ErrorCode::InvalidParameter,
+                        "size must be a whole number of bytes",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            file,
+            mode,
+            size,
+            md5: md5.map(str::to_owned),
+            content_type: content_type.map(str::to_owned),
+        })
+    }
+
+    /// The query pairs that carry this request, in a stable order. The caller percent-encodes them.
+    pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![
+            (query::FILE, self.file.clone()),
+            (query::MODE, self.mode.as_str().to_owned()),
+        ];
+        if let Some(size) = self.size {
+            pairs.push((query::SIZE, size.to_string()));
+        }
+        if let Some(md5) = &self.md5 {
+            pairs.push((query::MD5, md5.clone()));
+        }
+        if let Some(content_type) = &self.content_type {
+            pairs.push((query::CONTENT_TYPE, content_type.clone()));
+        }
+        pairs
+    }
+}
+
+/// The seed's exact message for a request without `file`, kept so that its users see the same words.
+pub const MISSING_FILE_MESSAGE: &str = "file parameter is required";
+
+/// The successful answer of [`PRESIGN_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PresignResponse {
+    /// The presigned URL. A bearer secret until it expires: never log it whole.
+    pub url: String,
+    /// The method the URL is signed for.
+    pub method: HttpMethod,
+    /// The full object key (with the caller's prefix) the URL points at.
+    pub key: String,
+    /// Every header the client must send, with exactly these values, or S3 refuses the signature.
+    pub headers: BTreeMap<String, String>,
+    /// When the URL stops working, RFC 3339 in UTC.
+    pub expires_at: String,
+    /// Download only: the object's size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Download only: the object's ETag, without quotes. An MD5 hex digest for single-part objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+/// The body of every error answer: `{"error":{"code":"...","message":"..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error itself.
+    pub error: ApiError,
+}
+
+/// A machine-readable code and a plain-language message. Clients branch on the code, never on the
+/// message. Messages never contain URLs, tokens or internal details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Builds an error from a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Wraps the error in the body the service sends.
+    pub fn into_body(self) -> ErrorBody {
+        ErrorBody { error: self }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code.as_str())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Every error code the service sends. Unknown codes from a newer service read as [`Self::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the request has no `file`.
+    MissingFile,
+    /// 400: the object name breaks the key rules.
+    InvalidKey,
+    /// 400: `mode` is neither `upload` nor `download`.
+    InvalidMode,
+    /// 400: another parameter (`size`, `md5`, `contentType`) is malformed.
+    InvalidParameter,
+    /// 401: no bearer token, or one the service does not know.
+    Unauthorized,
+    /// 404: the route does not exist.
+    NotFound,
+    /// 404: the processed result is not in the output bucket yet; ask again later.
+    NotReady,
+    /// 405: the route exists but not for this method.
+    MethodNotAllowed,
+    /// 413: the declared size is above the single-`PUT` limit.
+    TooLarge,
+    /// 500: something failed inside the service; details are only in its log.
+    Internal,
+    /// A code this client does not know (sent by a newer service).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingFile => "missing_file",
+            Self::InvalidKey => "invalid_key",
+            Self::InvalidMode => "invalid_mode",
+            Self::InvalidParameter => "invalid_parameter",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::NotReady => "not_ready",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooLarge => "too_large",
+            Self::Internal => "internal",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::MissingFile | Self::InvalidKey | Self::InvalidMode | Self::InvalidParameter => {
+                400
+            }
+            Self::Unauthorized => 401,
+            Self::NotFound | Self::NotReady => 404,
+            Self::MethodNotAllowed => 405,
+            Self::TooLarge => 413,
+            Self::Internal | Self::Unknown => 500,
+        }
+    }
+
+    /// Whether asking again later, unchanged, may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::NotReady | Self::Internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<PresignRequest, ApiError> {
+        PresignRequest::from_query_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn mode_defaults_to_download_like_the_seed() {
+        let request = parse(&[("file", "a.png")]).unwrap();
+        assert_eq!(request.mode, TransferMode::Download);
+        assert_eq!(request.file, "a.png");
+    }
+
+    #[test]
+    fn missing_or_empty_file_keeps_the_seed_message() {
+        for pairs in [&[][..], &[("file", "")][..], &[("mode", "upload")][..]] {
+            let error = parse(pairs).unwrap_err();
+            assert_eq!(error.code, ErrorCode::MissingFile);
+            assert_eq!(error.message, "file parameter is required");
+        }
+    }
+
+    #[test]
+    fn unknown_mode_is_refused_not_downloaded() {
+        for mode in ["Upload", "put", "", "download "] {
+            let error = parse(&[("file", "a"), ("mode", mode)]).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidMode, "mode {mode:?}");
+        }
+    }
+
+    #[test]
+    fn size_must_be_a_whole_number() {
+        for size in ["-1", "1.5", "", "ten", "18446744073709551616"] {
+            let error = parse(&[("file", "a"), ("mode", "upload"), ("size", size)]).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameter, "size {size:?}");
+        }
+        let request = parse(&[("file", "a"), ("size", "42")]).unwrap();
+        assert_eq!(request.size, Some(42));
+    }
+
+    #[test]
+    fn first_occurrence_wins_and_unknown_parameters_are_ignored() {
+        let request = parse(&[
+            ("file", "first"),
+            ("file", "second"),
+            ("future", "x"),
+            ("mode", "upload"),
+        ])
+        .unwrap();
+        assert_eq!(request.file, "first");
+        assert_eq!(request.mode, TransferMode::Upload);
+    }
+
+    #[test]
+    fn query_pairs_round_trip() {
+        let request = PresignRequest {
+            file: "사진 1.png".into(),
+            mode: TransferMode::Upload,
+            size: Some(7),
+            md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
+            content_type: Some("image/png".into()),
+        };
+        let pairs = request.to_query_pairs();
+        let back =
+            PresignRequest::from_query_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[test]
+    fn every_code_maps_to_its_status_and_wire_name() {
+        let table = [
+            (ErrorCode::MissingFile, 400, "missing_file"),
+            (ErrorCode::InvalidKey, 400, "invalid_key"),
+            (ErrorCode::InvalidMode, 400, "invalid_mode"),
+            (ErrorCode::InvalidParameter, 400, "invalid_parameter"),
+            (ErrorCode::Unauthorized, 401, "unauthorized"),
+            (ErrorCode::NotFound, 404, "not_found"),
+            (ErrorCode::NotReady, 404, "not_ready"),
+            (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
+            (ErrorCode::TooLarge, 413, "too_large"),
+            (ErrorCode::Internal, 500, "internal"),
+        ];
+        for (code, status, name) in table {
+            assert_eq!(code.http_status(), status, "{name}");
+            assert_eq!(code.as_str(), name);
+            let json = serde_json::to_string(&code).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+        }
+    }
+
+    #[test]
+    fn unknown_codes_from_a_newer_service_still_parse() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"quota_exceeded","message":"Slow down"}}"#)
+                .unwrap();
+        assert_eq!(body.error.code, ErrorCode::Unknown);
+        assert_eq!(body.error.message, "Slow down");
+    }
+}

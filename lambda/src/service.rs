@@ -1,0 +1,446 @@
+//! The presign service: one request in, one JSON answer out, one log line written.
+//!
+//! Transport adapters ([`crate::event`] for Lambda, `crate::http_server` for plain HTTP) turn their
+//! input into an [`ApiRequest`] and send back the [`ApiResponse`]; everything else happens here.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use aws_config::BehaviorVersion;
+use base64::Engine as _;
+use ddn_api::{
+    ApiError, ErrorCode, HttpMethod, MAX_SINGLE_PUT_BYTES, PRESIGN_PATH, PresignRequest,
+    PresignResponse, TransferMode,
+};
+use serde::Serialize;
+use thiserror::Error;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::auth::{AuthError, Authenticator, UserId};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{self, Config};
+use crate::credentials::CredentialsCache;
+use crate::keys;
+use crate::presign::Presigner;
+use crate::store::{ObjectStore, S3Store, StoreError};
+
+/// A transport-neutral HTTP request, as far as the service cares.
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    /// `GET`, ... (upper case). Empty for a direct Lambda invocation, which is treated as `GET`.
+    pub method: String,
+    /// The path without the stage prefix. Empty for a direct invocation (the presign route).
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// The `Authorization` header's value.
+    pub authorization: Option<String>,
+    /// An id for this request, written in the log line.
+    pub request_id: String,
+}
+
+/// The service's answer: a status and a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// A JSON document: a [`PresignResponse`] or an [`ddn_api::ErrorBody`].
+    pub body: String,
+}
+
+impl ApiResponse {
+    fn json(status: u16, value: &impl Serialize) -> Self {
+        // Serializing these plain structs cannot fail; fall back to a fixed body all the same.
+        let body = serde_json::to_string(value).unwrap_or_else(|_| {
+            r#"{"error":{"code":"internal","message":"Internal error"}}"#.to_owned()
+        });
+        Self { status, body }
+    }
+
+    fn error(error: ApiError) -> Self {
+        Self::json(error.code.http_status(), &error.into_body())
+    }
+}
+
+/// The function could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// A setting is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// No AWS region is configured.
+    #[error("no AWS region: set AWS_REGION (Lambda sets it for you)")]
+    NoRegion,
+    /// No credentials provider is configured.
+    #[error("no AWS credentials provider is configured")]
+    NoCredentials,
+}
+
+/// A refusal or failure, with what the caller sees and what only the log sees.
+struct Failure {
+    error: ApiError,
+    /// Internal detail for the log line; never sent to the caller.
+    detail: Option<String>,
+}
+
+impl Failure {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: ApiError::new(code, message),
+            detail: None,
+        }
+    }
+
+    fn internal(detail: impl Into<String>) -> Self {
+        Self {
+            error: ApiError::new(ErrorCode::Internal, "Error generating presigned URL"),
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Self {
+            error,
+            detail: None,
+        }
+    }
+}
+
+/// What the log line says about a request besides its outcome.
+#[derive(Default)]
+struct RequestFacts {
+    mode: Option<TransferMode>,
+    user: Option<UserId>,
+}
+
+/// Authenticates, validates and presigns. Built once per process and shared by every request.
+pub struct PresignService<S> {
+    config: Config,
+    presigner: Presigner,
+    credentials: CredentialsCache,
+    store: S,
+    clock: Arc<dyn Clock>,
+}
+
+impl PresignService<S3Store> {
+    /// Builds the service from the environment: the service's variables (see [`Config`]) and the
+    /// standard AWS ones (region, credentials, endpoint). Warnings about risky settings are logged
+    /// here, once.
+    ///
+    /// # Errors
+    /// A [`StartError`] naming the setting at fault.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let config = Config::from_env()?;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let region = sdk.region().ok_or(StartError::NoRegion)?.to_string();
+        let provider = sdk
+            .credentials_provider()
+            .ok_or(StartError::NoCredentials)?;
+        let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
+        if let Some(endpoint) = &config.endpoint {
+            s3 = s3.endpoint_url(endpoint).force_path_style(true);
+        }
+        let store = S3Store::new(aws_sdk_s3::Client::from_conf(s3.build()));
+        let presigner = Presigner::new(region, config.endpoint.clone());
+        Ok(Self::new(
+            config,
+            presigner,
+            CredentialsCache::new(provider),
+            store,
+            Arc::new(SystemClock),
+        ))
+    }
+}
+
+impl<S: ObjectStore> PresignService<S> {
+    /// Assembles a service from its parts and logs the warnings its settings call for.
+    pub fn new(
+        config: Config,
+        presigner: Presigner,
+        credentials: CredentialsCache,
+        store: S,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        if matches!(config.auth, Authenticator::Open) {
+            tracing::warn!(
+                "DDN_AUTH=none: authentication is off, anyone who can reach this API gets URLs"
+            );
+        }
+        if config.url_ttl_clamped {
+            tracing::warn!(
+                ttl_seconds = config.url_ttl.as_secs(),
+                "DDN_URL_TTL_SECONDS is above the 7-day maximum of SigV4; using 7 days"
+            );
+        }
+        Self {
+            config,
+            presigner,
+            credentials,
+            store,
+            clock,
+        }
+    }
+
+    /// The settings the service runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Answers one request and writes its log line. Never fails: every failure is an answer.
+    pub async fn handle(&self, request: &ApiRequest) -> ApiResponse {
+        let started = Instant::now();
+        let mut facts = RequestFacts::default();
+        let result = self.route(request, &mut facts).await;
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mode = facts.mode.map(TransferMode::as_str);
+        let user = facts.user.as_ref().map(UserId::as_str);
+        let route = if request.path.is_empty() {
+            PRESIGN_PATH
+        } else {
+            request.path.as_str()
+        };
+        match result {
+            Ok(answer) => {
+                tracing::info!(
+                    request_id = %request.request_id,
+                    route,
+                    mode,
+                    user,
+                    status = 200,
+                    latency_us,
+                    "presigned"
+                );
+                ApiResponse::json(200, &answer)
+            }
+            Err(failure) => {
+                let status = failure.error.code.http_status();
+                let code = failure.error.code.as_str();
+                if status >= 500 {
+                    tracing::error!(
+                        request_id = %request.request_id,
+                        route,
+                        mode,
+                        user,
+                        status,
+                        code,
+                        latency_us,
+                        detail = failure.detail.as_deref().unwrap_or(""),
+                        "request failed"
+                    );
+                } else {
+                    tracing::info!(
+                        request_id = %request.request_id,
+                        route,
+                        mode,
+                        user,
+                        status,
+                        code,
+                        latency_us,
+                        "request refused"
+                    );
+                }
+                ApiResponse::error(failure.error)
+            }
+        }
+    }
+
+    async fn route(
+        &self,
+        request: &ApiRequest,
+        facts: &mut RequestFacts,
+    ) -> Result<PresignResponse, Failure> {
+        let path = request.path.trim_end_matches('/');
+        if !(path.is_empty() || path == PRESIGN_PATH) {
+            return Err(Failure::new(ErrorCode::NotFound, "There is no such route."));
+        }
+        if !(request.method.is_empty() || request.method.eq_ignore_ascii_case("GET")) {
+            return Err(Failure::new(
+                ErrorCode::MethodNotAllowed,
+                "Use GET for this route.",
+            ));
+        }
+
+        let user = self
+            .config
+            .auth
+            .authenticate(request.authorization.as_deref())
+            .map_err(unauthorized)?;
+        facts.user = Some(user.clone());
+
+        let query = PresignRequest::from_query_pairs(
+            request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        facts.mode = Some(query.mode);
+        let key = keys::object_key(&user, &query.file)
+            .map_err(|e| Failure::new(ErrorCode::InvalidKey, e.to_string()))?;
+
+        let now = self.clock.now();
+        match query.mode {
+            TransferMode::Upload => self.presign_upload(&query, key, now).await,
+            TransferMode::Download => self.presign_download(key, now).await,
+        }
+    }
+
+    async fn presign_upload(
+        &self,
+        query: &PresignRequest,
+        key: String,
+        now: SystemTime,
+    ) -> Result<PresignResponse, Failure> {
+        let mut headers = Vec::with_capacity(3);
+        if let Some(size) = query.size {
+            if size > MAX_SINGLE_PUT_BYTES {
+                return Err(Failure::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "The file is {size} bytes; a single upload takes at most 5 GiB \
+                         ({MAX_SINGLE_PUT_BYTES} bytes). Larger files need a multipart upload."
+                    ),
+                ));
+            }
+            headers.push(("content-length", size.to_string()));
+        }
+        if let Some(md5) = &query.md5 {
+            let valid = base64::engine::general_purpose::STANDARD
+                .decode(md5)
+                .is_ok_and(|digest| digest.len() == 16);
+            if !valid {
+                return Err(Failure::new(
+                    ErrorCode::InvalidParameter,
+                    "md5 must be the base64 encoding of a 16-byte MD5 digest",
+                ));
+            }
+            headers.push(("content-md5", md5.clone()));
+        }
+        if let Some(content_type) = &query.content_type {
+            if !is_valid_content_type(content_type) {
+                return Err(Failure::new(
+                    ErrorCode::InvalidParameter,
+                    "contentType must be a media type such as image/png",
+                ));
+            }
+            headers.push(("content-type", content_type.clone()));
+        }
+        self.sign(
+            HttpMethod::Put,
+            &self.config.in_bucket,
+            key,
+            &headers,
+            now,
+            None,
+        )
+        .await
+    }
+
+    async fn presign_download(
+        &self,
+        key: String,
+        now: SystemTime,
+    ) -> Result<PresignResponse, Failure> {
+        let meta = match self.store.head_object(&self.config.out_bucket, &key).await {
+            Ok(Some(meta)) => meta,
+            Ok(None) => {
+                return Err(Failure::new(
+                    ErrorCode::NotReady,
+                    "The result is not ready yet; ask again in a few seconds.",
+                ));
+            }
+            Err(StoreError::AccessDenied) => {
+                return Err(Failure::internal(format!(
+                    "configuration error: {}",
+                    StoreError::AccessDenied
+                )));
+            }
+            Err(other) => return Err(Failure::internal(other.to_string())),
+        };
+        self.sign(
+            HttpMethod::Get,
+            &self.config.out_bucket,
+            key,
+            &[],
+            now,
+            Some(meta),
+        )
+        .await
+    }
+
+    async fn sign(
+        &self,
+        method: HttpMethod,
+        bucket: &str,
+        key: String,
+        headers: &[(&'static str, String)],
+        now: SystemTime,
+        meta: Option<crate::store::ObjectMeta>,
+    ) -> Result<PresignResponse, Failure> {
+        let credentials = self
+            .credentials
+            .get(now)
+            .await
+            .map_err(|e| Failure::internal(e.to_string()))?;
+        let signed = self
+            .presigner
+            .presign(
+                &credentials,
+                method,
+                bucket,
+                &key,
+                headers,
+                self.config.url_ttl,
+                now,
+            )
+            .map_err(|e| Failure::internal(e.to_string()))?;
+        let expires_at = OffsetDateTime::from(signed.expires_at)
+            .format(&Rfc3339)
+            .map_err(|e| Failure::internal(format!("formatting the expiry: {e}")))?;
+        Ok(PresignResponse {
+            url: signed.url,
+            method,
+            key,
+            headers: signed.headers,
+            expires_at,
+            size: meta.as_ref().map(|m| m.size),
+            etag: meta.and_then(|m| m.etag),
+        })
+    }
+}
+
+fn unauthorized(reason: AuthError) -> Failure {
+    Failure {
+        error: ApiError::new(
+            ErrorCode::Unauthorized,
+            "A valid access token is required (Authorization: Bearer <token>).",
+        ),
+        detail: Some(reason.to_string()),
+    }
+}
+
+/// `type/subtype` with optional parameters, visible ASCII only, at most 255 bytes.
+fn is_valid_content_type(value: &str) -> bool {
+    let Some((kind, rest)) = value.split_once('/') else {
+        return false;
+    };
+    value.len() <= 255
+        && !kind.is_empty()
+        && !rest.is_empty()
+        && value.bytes().all(|b| (0x20..0x7F).contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_are_checked() {
+        for good in ["image/png", "application/octet-stream", "text/plain; charset=utf-8"] {
+            assert!(is_valid_content_type(good), "{good}");
+        }
+        for bad in ["png", "/png", "image/", "image/png\r\nx-amz-acl: public", "image/pñg"] {
+            assert!(!is_valid_content_type(bad), "{bad:?}");
+        }
+        assert!(!is_valid_content_type(&format!("a/{}", "b".repeat(254))));
+    }
+}
