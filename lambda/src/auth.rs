@@ -66,7 +66,9 @@ pub enum ConfigError {
     #[error("DDN_TOKENS entry {0} repeats the hash of an earlier entry")]
     DuplicateHash(usize),
     /// `DDN_TOKENS` is empty while authentication is on.
-    #[error("no tokens configured: set DDN_TOKENS=user:sha256hex,... or DDN_AUTH=none for open access")]
+    #[error(
+        "no tokens configured: set DDN_TOKENS=user:sha256hex,... or DDN_AUTH=none for open access"
+    )]
     NoTokens,
 }
 
@@ -119,9 +121,7 @@ impl TokenTable {
             .enumerate()
         {
             let number = index + 1;
-            let (user, hex_hash) = entry
-                .split_once(':')
-                .ok_or(ConfigError::BadEntry(number))?;
+            let (user, hex_hash) = entry.split_once(':').ok_or(ConfigError::BadEntry(number))?;
             let user = UserId::new(user.trim())?;
             let mut hash = [0u8; 32];
             hex::decode_to_slice(hex_hash.trim(), &mut hash)

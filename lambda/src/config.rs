@@ -186,14 +186,20 @@ mod tests {
             config(&vars)
         };
         assert_eq!(with_ttl(None).unwrap().url_ttl, Duration::from_secs(3600));
-        assert_eq!(with_ttl(Some("900")).unwrap().url_ttl, Duration::from_secs(900));
+        assert_eq!(
+            with_ttl(Some("900")).unwrap().url_ttl,
+            Duration::from_secs(900)
+        );
 
         let clamped = with_ttl(Some("999999999")).unwrap();
         assert_eq!(clamped.url_ttl, Duration::from_secs(604_800));
         assert!(clamped.url_ttl_clamped);
 
         for bad in ["0", "-5", "1h", "1.5"] {
-            assert!(matches!(with_ttl(Some(bad)), Err(ConfigError::BadTtl(_))), "{bad}");
+            assert!(
+                matches!(with_ttl(Some(bad)), Err(ConfigError::BadTtl(_))),
+                "{bad}"
+            );
         }
     }
 

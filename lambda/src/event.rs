@@ -74,9 +74,14 @@ pub fn request_from_event(
     // Maps have no order; sort so that the request (and its log line) is deterministic.
     query.sort();
 
-    let authorization = event.headers.unwrap_or_default().into_iter().find_map(
-        |(name, value)| name.eq_ignore_ascii_case("authorization").then_some(value)?,
-    );
+    let authorization = event
+        .headers
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|(name, value)| {
+            name.eq_ignore_ascii_case("authorization")
+                .then_some(value)?
+        });
 
     Ok(ApiRequest {
         method,
@@ -151,7 +156,11 @@ mod tests {
             ("/presign", None, "/presign"),
         ];
         for (raw, stage, expected) in cases {
-            assert_eq!(strip_stage(raw.to_owned(), stage), expected, "{raw} {stage:?}");
+            assert_eq!(
+                strip_stage(raw.to_owned(), stage),
+                expected,
+                "{raw} {stage:?}"
+            );
         }
     }
 
@@ -172,7 +181,11 @@ mod tests {
 
     #[test]
     fn events_that_are_not_objects_are_refused() {
-        for event in [json!("text"), json!([1, 2]), json!({"queryStringParameters": 5})] {
+        for event in [
+            json!("text"),
+            json!([1, 2]),
+            json!({"queryStringParameters": 5}),
+        ] {
             assert!(request_from_event(event.clone(), "id").is_err(), "{event}");
         }
     }

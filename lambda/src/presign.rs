@@ -235,7 +235,10 @@ mod tests {
             "https://ddn-out-bucket.s3.eu-west-1.amazonaws.com/users/alice/scan%2001%20%EC%82%AC%EC%A7%84%2B%3F.png"
         );
         assert_eq!(query_value(&signed.url, "X-Amz-Expires"), Some("3600"));
-        assert_eq!(query_value(&signed.url, "X-Amz-SignedHeaders"), Some("host"));
+        assert_eq!(
+            query_value(&signed.url, "X-Amz-SignedHeaders"),
+            Some("host")
+        );
         assert_eq!(
             query_value(&signed.url, "X-Amz-Credential"),
             Some("AKIDEXAMPLE%2F20261118%2Feu-west-1%2Fs3%2Faws4_request")
@@ -322,9 +325,23 @@ mod tests {
     fn lifetime_is_cut_to_the_credentials_expiry() {
         let presigner = Presigner::new("us-east-1", None);
         let now = at(1_795_000_000);
-        let session = Credentials::new("AKID", "secret", Some("TOKEN/+=".into()), Some(at(1_795_000_600)), "test");
+        let session = Credentials::new(
+            "AKID",
+            "secret",
+            Some("TOKEN/+=".into()),
+            Some(at(1_795_000_600)),
+            "test",
+        );
         let signed = presigner
-            .presign(&session, HttpMethod::Get, "out", "k", &[], Duration::from_secs(3600), now)
+            .presign(
+                &session,
+                HttpMethod::Get,
+                "out",
+                "k",
+                &[],
+                Duration::from_secs(3600),
+                now,
+            )
             .unwrap();
         assert_eq!(signed.expires_at, at(1_795_000_600));
         assert_eq!(query_value(&signed.url, "X-Amz-Expires"), Some("600"));
@@ -335,7 +352,15 @@ mod tests {
 
         let expired = credentials(Some(now));
         let error = presigner
-            .presign(&expired, HttpMethod::Get, "out", "k", &[], Duration::from_secs(60), now)
+            .presign(
+                &expired,
+                HttpMethod::Get,
+                "out",
+                "k",
+                &[],
+                Duration::from_secs(60),
+                now,
+            )
             .unwrap_err();
         assert!(matches!(error, PresignError::CredentialsExpired));
     }

@@ -435,10 +435,20 @@ mod tests {
 
     #[test]
     fn content_types_are_checked() {
-        for good in ["image/png", "application/octet-stream", "text/plain; charset=utf-8"] {
+        for good in [
+            "image/png",
+            "application/octet-stream",
+            "text/plain; charset=utf-8",
+        ] {
             assert!(is_valid_content_type(good), "{good}");
         }
-        for bad in ["png", "/png", "image/", "image/png\r\nx-amz-acl: public", "image/pñg"] {
+        for bad in [
+            "png",
+            "/png",
+            "image/",
+            "image/png\r\nx-amz-acl: public",
+            "image/pñg",
+        ] {
             assert!(!is_valid_content_type(bad), "{bad:?}");
         }
         assert!(!is_valid_content_type(&format!("a/{}", "b".repeat(254))));

@@ -24,7 +24,9 @@ pub enum StoreError {
     /// S3 refused: the function's role lacks a permission. With `s3:GetObject` but without
     /// `s3:ListBucket`, S3 answers a missing key with 403 instead of 404, so this is a deployment
     /// error to fix, never a sign that the result is merely not ready.
-    #[error("access denied by S3 (check the function role's s3:GetObject and s3:ListBucket on the output bucket)")]
+    #[error(
+        "access denied by S3 (check the function role's s3:GetObject and s3:ListBucket on the output bucket)"
+    )]
     AccessDenied,
     /// Any other failure (network, throttling, unexpected status). Text for the log only.
     #[error("S3 request failed: {0}")]
@@ -71,7 +73,9 @@ impl ObjectStore for S3Store {
                     .unwrap_or(0),
                 etag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
             })),
-            Err(SdkError::ServiceError(err)) if matches!(err.err(), HeadObjectError::NotFound(_)) => {
+            Err(SdkError::ServiceError(err))
+                if matches!(err.err(), HeadObjectError::NotFound(_)) =>
+            {
                 Ok(None)
             }
             Err(SdkError::ServiceError(err)) if err.raw().status().as_u16() == 403 => {
@@ -81,5 +85,15 @@ impl ObjectStore for S3Store {
                 aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
             )),
         }
+    }
+}
+
+impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
+    fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectMeta>, StoreError>> + Send {
+        (**self).head_object(bucket, key)
     }
 }

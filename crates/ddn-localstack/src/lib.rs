@@ -149,13 +149,8 @@ impl LocalStack {
         } else {
             options.users.clone()
         };
-        let credentials = Credentials::new(
-            "ddn-local",
-            random_hex(20)?,
-            None,
-            None,
-            "ddn-localstack",
-        );
+        let credentials =
+            Credentials::new("ddn-local", random_hex(20)?, None, None, "ddn-localstack");
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 

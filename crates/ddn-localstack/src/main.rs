@@ -53,19 +53,31 @@ async fn main() -> anyhow::Result<()> {
         processing_delay: Duration::from_millis(args.processing_delay_ms),
         ..LocalStackOptions::default()
     };
-    let stack = LocalStack::start(options)
-        .await
-        .context("the local stack could not start (is another one running? try --api-port 0 --s3-port 0)")?;
+    let stack = LocalStack::start(options).await.context(
+        "the local stack could not start (is another one running? try --api-port 0 --s3-port 0)",
+    )?;
 
     println!("DDN local stack is running (Ctrl-C stops it).");
     println!();
     println!("  API:     {}", stack.api_url());
     println!("  Token:   {}", stack.token());
-    println!("  S3:      {}  (buckets {} and {}, data in {})", stack.s3_url(), stack.in_bucket(), stack.out_bucket(), stack.data_dir().display());
+    println!(
+        "  S3:      {}  (buckets {} and {}, data in {})",
+        stack.s3_url(),
+        stack.in_bucket(),
+        stack.out_bucket(),
+        stack.data_dir().display()
+    );
     println!();
     println!("Try it:");
-    println!("  export DDN_API_URL={} DDN_API_TOKEN={}", stack.api_url(), stack.token());
-    println!("  curl -s -H \"Authorization: Bearer $DDN_API_TOKEN\" \"$DDN_API_URL/presign?file=hello.txt&mode=upload\"");
+    println!(
+        "  export DDN_API_URL={} DDN_API_TOKEN={}",
+        stack.api_url(),
+        stack.token()
+    );
+    println!(
+        "  curl -s -H \"Authorization: Bearer $DDN_API_TOKEN\" \"$DDN_API_URL/presign?file=hello.txt&mode=upload\""
+    );
     if let Some(path) = &args.ready_file {
         let ready = serde_json::json!({
             "apiUrl": stack.api_url(),

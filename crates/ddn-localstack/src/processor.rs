@@ -96,7 +96,11 @@ impl Processor {
             if entry.copied || now.duration_since(entry.since) < self.delay {
                 continue;
             }
-            let source = format!("{}/{}", self.in_bucket, utf8_percent_encode(key, COPY_SOURCE));
+            let source = format!(
+                "{}/{}",
+                self.in_bucket,
+                utf8_percent_encode(key, COPY_SOURCE)
+            );
             self.client
                 .copy_object()
                 .copy_source(source)

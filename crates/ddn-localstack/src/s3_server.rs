@@ -45,7 +45,8 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service.clone());
+        let connection =
+            http1::Builder::new().serve_connection(TokioIo::new(stream), service.clone());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
