@@ -1,0 +1,357 @@
+//! Round trips through the real local stack: the presign API over HTTP, the `s3s-fs` server (which
+//! checks SigV4 signatures, expiry and Content-MD5) and the stand-in processor.
+
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse};
+use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_presign::presign::Presigner;
+use md5::{Digest, Md5};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::StatusCode;
+
+async fn start_stack() -> LocalStack {
+    LocalStack::start(LocalStackOptions {
+        users: vec![
+            ("alice".into(), "alice-token".into()),
+            ("bob".into(), "bob-token".into()),
+        ],
+        processing_delay: Duration::from_millis(200),
+        poll_interval: Duration::from_millis(50),
+        ..LocalStackOptions::default()
+    })
+    .await
+    .expect("the local stack starts")
+}
+
+/// Pseudo-random bytes, so that a shifted or truncated body cannot compare equal by accident.
+fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn md5_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
+}
+
+/// Asks the presign API. Values are percent-encoded with `%20` for spaces, as clients must.
+async fn presign(
+    stack: &LocalStack,
+    token: &str,
+    query: &[(&str, &str)],
+) -> Result<PresignResponse, (StatusCode, ErrorBody)> {
+    let query: Vec<String> = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .collect();
+    let url = format!("{}/presign?{}", stack.api_url(), query.join("&"));
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    if status == StatusCode::OK {
+        Ok(serde_json::from_str(&text).unwrap())
+    } else {
+        Err((status, serde_json::from_str(&text).unwrap()))
+    }
+}
+
+async fn put(answer: &PresignResponse, body: Vec<u8>) -> reqwest::Response {
+    assert_eq!(answer.method, HttpMethod::Put);
+    let mut request = reqwest::Client::new().put(&answer.url);
+    for (name, value) in &answer.headers {
+        if name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    // Always the true length, even for an empty body (which HTTP clients may send without one):
+    // a body of another length than the signed one must be refused by S3, not sent dishonestly.
+    request
+        .header("content-length", body.len())
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn upload(stack: &LocalStack, token: &str, name: &str, body: &[u8]) -> PresignResponse {
+    let size = body.len().to_string();
+    let md5 = md5_base64(body);
+    let answer = presign(
+        stack,
+        token,
+        &[
+            ("file", name),
+            ("mode", "upload"),
+            ("size", &size),
+            ("md5", &md5),
+            ("contentType", "application/octet-stream"),
+        ],
+    )
+    .await
+    .unwrap();
+    let response = put(&answer, body.to_vec()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{name}: {}",
+        response.text().await.unwrap()
+    );
+    answer
+}
+
+/// Polls the download route until the processed result exists.
+async fn wait_for_result(stack: &LocalStack, token: &str, name: &str) -> PresignResponse {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match presign(stack, token, &[("file", name)]).await {
+            Ok(answer) => return answer,
+            Err((status, body)) => {
+                assert_eq!(status, StatusCode::NOT_FOUND);
+                assert_eq!(body.error.code, ErrorCode::NotReady);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} was never processed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get(url: &str) -> (StatusCode, Vec<u8>) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status(), response.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn upload_process_download_returns_identical_bytes() {
+    let stack = start_stack().await;
+    for (name, len) in [
+        ("scan 01.png", 300_000),
+        ("결과 사진 #1 (최종)+.png", 1),
+        ("empty.txt", 0),
+    ] {
+        let body = sample_bytes(len, len as u64);
+        let uploaded = upload(&stack, "alice-token", name, &body).await;
+        assert!(uploaded.key.starts_with("users/alice/"));
+
+        let result = wait_for_result(&stack, "alice-token", name).await;
+        assert_eq!(result.key, uploaded.key);
+        assert_eq!(result.size, Some(len as u64));
+        assert_eq!(result.etag, Some(hex::encode(Md5::digest(&body))));
+        let (status, bytes) = get(&result.url).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(bytes == body, "{name}: downloaded bytes differ");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn expired_tampered_and_foreign_signatures_are_refused_by_s3() {
+    let stack = start_stack().await;
+    let key = "users/alice/result.bin";
+    stack
+        .s3_client()
+        .put_object()
+        .bucket(stack.out_bucket())
+        .key(key)
+        .body(b"processed".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let presigner = Presigner::new(ddn_localstack::REGION, Some(stack.s3_url().to_owned()));
+    let sign = |credentials: &aws_credential_types::Credentials, key: &str, at: SystemTime| {
+        presigner
+            .presign(
+                credentials,
+                HttpMethod::Get,
+                stack.out_bucket(),
+                key,
+                &[],
+                Duration::from_secs(3600),
+                at,
+            )
+            .unwrap()
+            .url
+    };
+    let credentials = stack.s3_credentials().clone();
+
+    let fresh = sign(&credentials, key, SystemTime::now());
+    assert_eq!(get(&fresh).await, (StatusCode::OK, b"processed".to_vec()));
+
+    // Signed two hours ago with a one-hour lifetime.
+    let expired = sign(
+        &credentials,
+        key,
+        SystemTime::now() - Duration::from_secs(7200),
+    );
+    assert_eq!(get(&expired).await.0, StatusCode::FORBIDDEN);
+
+    // One character of the signature changed.
+    let mut tampered = fresh.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(get(&tampered).await.0, StatusCode::FORBIDDEN);
+
+    // The signature of one key does not open another.
+    let moved = fresh.replace("/users/alice/result.bin", "/users/bob/result.bin");
+    assert_ne!(moved, fresh);
+    assert_eq!(get(&moved).await.0, StatusCode::FORBIDDEN);
+
+    // A URL signed with a secret S3 does not know.
+    let stranger = aws_credential_types::Credentials::new(
+        credentials.access_key_id(),
+        "not-the-secret",
+        None,
+        None,
+        "test",
+    );
+    assert_eq!(
+        get(&sign(&stranger, key, SystemTime::now())).await.0,
+        StatusCode::FORBIDDEN
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn s3_refuses_a_body_other_than_the_declared_one() {
+    let stack = start_stack().await;
+    let body = sample_bytes(10, 7);
+    let size = body.len().to_string();
+    let md5 = md5_base64(&body);
+    let answer = presign(
+        &stack,
+        "alice-token",
+        &[
+            ("file", "declared.bin"),
+            ("mode", "upload"),
+            ("size", &size),
+            ("md5", &md5),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // Longer and shorter bodies carry another Content-Length than the signed one.
+    for other_len in [11, 9, 0] {
+        let response = put(&answer, sample_bytes(other_len, 7)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "length {other_len}"
+        );
+    }
+    let stored = stack
+        .s3_client()
+        .head_object()
+        .bucket(stack.in_bucket())
+        .key(&answer.key)
+        .send()
+        .await;
+    assert!(stored.is_err(), "a refused body must not be stored");
+
+    // Same length, other bytes: Content-MD5 no longer matches. (s3s-fs moves the object into
+    // place before it compares the digest, unlike S3, so only the refusal is checked here.)
+    let mut altered = body.clone();
+    altered[3] ^= 0xFF;
+    let response = put(&answer, altered).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await.unwrap().contains("BadDigest"));
+
+    // The declared body goes through with the same URL.
+    assert_eq!(put(&answer, body).await.status(), StatusCode::OK);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn one_user_cannot_reach_another_users_objects() {
+    let stack = start_stack().await;
+    let secret = sample_bytes(64, 1);
+    upload(&stack, "alice-token", "secret.png", &secret).await;
+    let alice_result = wait_for_result(&stack, "alice-token", "secret.png").await;
+
+    // Same name, other user: bob's own prefix, where nothing is.
+    let (status, body) = presign(&stack, "bob-token", &[("file", "secret.png")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status, body.error.code),
+        (StatusCode::NOT_FOUND, ErrorCode::NotReady)
+    );
+    let (status, body) = presign(&stack, "bob-token", &[("file", "../alice/secret.png")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status, body.error.code),
+        (StatusCode::BAD_REQUEST, ErrorCode::InvalidKey)
+    );
+
+    // Bob's upload URL pointed at alice's key is refused, and her object stays as it was.
+    let bob = presign(
+        &stack,
+        "bob-token",
+        &[("file", "secret.png"), ("mode", "upload")],
+    )
+    .await
+    .unwrap();
+    let mut hijack = bob.clone();
+    hijack.url = bob.url.replace("/users/bob/", "/users/alice/");
+    assert_eq!(
+        put(&hijack, b"overwritten".to_vec()).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let (_, bytes) = get(&alice_result.url).await;
+    assert!(bytes == secret);
+
+    // No token, no URL.
+    let response = reqwest::get(format!("{}/presign?file=secret.png", stack.api_url()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_http_adapter_decodes_like_api_gateway() {
+    let stack = start_stack().await;
+    let client = reqwest::Client::new();
+    let ask = |path_and_query: &str| {
+        client
+            .get(format!("{}{path_and_query}", stack.api_url()))
+            .bearer_auth("alice-token")
+            .send()
+    };
+    // `+` is a plus sign, `%20` a space.
+    let response = ask("/presign?file=a+b%20c.png&mode=upload").await.unwrap();
+    let answer: PresignResponse = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(answer.key, "users/alice/a+b c.png");
+
+    let response = ask("/presign?file=%FF&mode=upload").await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = ask("/nothing-here").await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+
+    let response = client
+        .post(format!("{}/presign?file=a", stack.api_url()))
+        .bearer_auth("alice-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "GET");
+    stack.stop().await;
+}
