@@ -6,6 +6,8 @@
 //!
 //! Run with `cargo bench -p ddn-presign --bench cold_start` (`DDN_BENCH_RUNS` sets the run count).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -140,6 +140,28 @@ impl From<ApiResponse> for ProxyResponse {
     }
 }
 
+impl<S: crate::store::ObjectStore> crate::service::PresignService<S> {
+    /// Answers one Lambda event. An event of no known shape gets a 400 answer, not a crash.
+    pub async fn handle_event(&self, event: serde_json::Value, request_id: &str) -> ProxyResponse {
+        match request_from_event(event, request_id) {
+            Ok(request) => self.handle(&request).await.into(),
+            Err(error) => {
+                tracing::info!(request_id, status = 400, code = "invalid_parameter", %error, "request refused");
+                let body = ddn_api::ApiError::new(
+                    ddn_api::ErrorCode::InvalidParameter,
+                    "The event is not an HTTP request this function understands.",
+                )
+                .into_body();
+                ApiResponse {
+                    status: 400,
+                    body: serde_json::to_string(&body).unwrap_or_default(),
+                }
+                .into()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -187,28 +209,6 @@ mod tests {
             json!({"queryStringParameters": 5}),
         ] {
             assert!(request_from_event(event.clone(), "id").is_err(), "{event}");
-        }
-    }
-}
-
-impl<S: crate::store::ObjectStore> crate::service::PresignService<S> {
-    /// Answers one Lambda event. An event of no known shape gets a 400 answer, not a crash.
-    pub async fn handle_event(&self, event: serde_json::Value, request_id: &str) -> ProxyResponse {
-        match request_from_event(event, request_id) {
-            Ok(request) => self.handle(&request).await.into(),
-            Err(error) => {
-                tracing::info!(request_id, status = 400, code = "invalid_parameter", %error, "request refused");
-                let body = ddn_api::ApiError::new(
-                    ddn_api::ErrorCode::InvalidParameter,
-                    "The event is not an HTTP request this function understands.",
-                )
-                .into_body();
-                ApiResponse {
-                    status: 400,
-                    body: serde_json::to_string(&body).unwrap_or_default(),
-                }
-                .into()
-            }
         }
     }
 }

@@ -55,6 +55,19 @@ pub struct Presigner {
     endpoint: Option<String>,
 }
 
+/// What a URL is signed for.
+#[derive(Debug, Clone, Copy)]
+pub struct UrlRequest<'a> {
+    /// The method the URL allows.
+    pub method: HttpMethod,
+    /// The bucket.
+    pub bucket: &'a str,
+    /// The full object key.
+    pub key: &'a str,
+    /// Lowercase header names with the values the client must send; signed into the URL.
+    pub signed_headers: &'a [(&'static str, String)],
+}
+
 /// A signed URL with what the client needs to use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedUrl {
@@ -80,10 +93,9 @@ impl Presigner {
         &self.region
     }
 
-    /// Signs `method` on `bucket`/`key`, valid for `ttl` from `now`.
+    /// Signs `request`, valid for `ttl` from `now`.
     ///
-    /// `signed_headers` are lowercase header names with their values; they are signed into the URL
-    /// and returned in [`SignedUrl::headers`]. When the credentials expire before `now + ttl`, the
+    /// The request's headers are signed into the URL and returned in [`SignedUrl::headers`]. When the credentials expire before `now + ttl`, the
     /// URL's lifetime is cut to theirs, so the advertised expiry is the real one.
     ///
     /// # Errors
@@ -91,13 +103,16 @@ impl Presigner {
     pub fn presign(
         &self,
         credentials: &Credentials,
-        method: HttpMethod,
-        bucket: &str,
-        key: &str,
-        signed_headers: &[(&'static str, String)],
+        request: &UrlRequest<'_>,
         ttl: Duration,
         now: SystemTime,
     ) -> Result<SignedUrl, PresignError> {
+        let UrlRequest {
+            method,
+            bucket,
+            key,
+            signed_headers,
+        } = *request;
         // SigV4 dates have whole seconds; sign and report with the same truncated instant.
         let now = UNIX_EPOCH
             + Duration::from_secs(now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs());
@@ -134,14 +149,14 @@ impl Presigner {
             .build()
             .map_err(|e| PresignError::Signing(e.to_string()))?
             .into();
-        let request = SignableRequest::new(
+        let signable = SignableRequest::new(
             method.as_str(),
             base.as_str(),
             signed_headers.iter().map(|(n, v)| (*n, v.as_str())),
             SignableBody::UnsignedPayload,
         )
         .map_err(|e| PresignError::Signing(e.to_string()))?;
-        let (instructions, _signature) = sign(request, &params)
+        let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| PresignError::Signing(e.to_string()))?
             .into_parts();
         let (_headers, query) = instructions.into_parts();
@@ -221,10 +236,12 @@ mod tests {
         let signed = presigner
             .presign(
                 &credentials(None),
-                HttpMethod::Get,
-                "ddn-out-bucket",
-                "users/alice/scan 01 사진+?.png",
-                &[],
+                &UrlRequest {
+                    method: HttpMethod::Get,
+                    bucket: "ddn-out-bucket",
+                    key: "users/alice/scan 01 사진+?.png",
+                    signed_headers: &[],
+                },
                 Duration::from_secs(3600),
                 at(1_795_000_000),
             )
@@ -278,10 +295,12 @@ mod tests {
         let signed = presigner
             .presign(
                 &credentials(None),
-                HttpMethod::Put,
-                "in",
-                "users/a/x",
-                &headers,
+                &UrlRequest {
+                    method: HttpMethod::Put,
+                    bucket: "in",
+                    key: "users/a/x",
+                    signed_headers: &headers,
+                },
                 Duration::from_secs(60),
                 at(1_795_000_000),
             )
@@ -301,10 +320,12 @@ mod tests {
             let signed = presigner
                 .presign(
                     &credentials(None),
-                    method,
-                    "in",
-                    key,
-                    &[("content-length", size.to_owned())],
+                    &UrlRequest {
+                        method,
+                        bucket: "in",
+                        key,
+                        signed_headers: &[("content-length", size.to_owned())],
+                    },
                     Duration::from_secs(60),
                     at(now),
                 )
@@ -335,10 +356,12 @@ mod tests {
         let signed = presigner
             .presign(
                 &session,
-                HttpMethod::Get,
-                "out",
-                "k",
-                &[],
+                &UrlRequest {
+                    method: HttpMethod::Get,
+                    bucket: "out",
+                    key: "k",
+                    signed_headers: &[],
+                },
                 Duration::from_secs(3600),
                 now,
             )
@@ -354,10 +377,12 @@ mod tests {
         let error = presigner
             .presign(
                 &expired,
-                HttpMethod::Get,
-                "out",
-                "k",
-                &[],
+                &UrlRequest {
+                    method: HttpMethod::Get,
+                    bucket: "out",
+                    key: "k",
+                    signed_headers: &[],
+                },
                 Duration::from_secs(60),
                 now,
             )

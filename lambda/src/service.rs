@@ -22,7 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Config};
 use crate::credentials::CredentialsCache;
 use crate::keys;
-use crate::presign::Presigner;
+use crate::presign::{Presigner, UrlRequest};
 use crate::store::{ObjectStore, S3Store, StoreError};
 
 /// A transport-neutral HTTP request, as far as the service cares.
@@ -385,10 +385,12 @@ impl<S: ObjectStore> PresignService<S> {
             .presigner
             .presign(
                 &credentials,
-                method,
-                bucket,
-                &key,
-                headers,
+                &UrlRequest {
+                    method,
+                    bucket,
+                    key: &key,
+                    signed_headers: headers,
+                },
                 self.config.url_ttl,
                 now,
             )

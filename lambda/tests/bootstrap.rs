@@ -1,6 +1,8 @@
 //! The real `bootstrap` binary, started as a process against the Lambda Runtime API emulator, with
 //! an S3-compatible server as its store: what `aws lambda invoke` does on AWS, here on loopback.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

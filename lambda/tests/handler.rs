@@ -2,6 +2,8 @@
 //! from an in-memory store, time from a fixed clock. Each case names an input and the answer it
 //! must get.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;

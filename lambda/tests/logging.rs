@@ -4,6 +4,8 @@
 //! This test has a binary of its own: `tracing` caches which call sites are enabled process-wide,
 //! so a scoped logger races with tests on other threads that run without one.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

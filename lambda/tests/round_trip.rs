@@ -1,12 +1,14 @@
 //! Round trips through the real local stack: the presign API over HTTP, the `s3s-fs` server (which
 //! checks SigV4 signatures, expiry and Content-MD5) and the stand-in processor.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse};
 use ddn_localstack::{LocalStack, LocalStackOptions};
-use ddn_presign::presign::Presigner;
+use ddn_presign::presign::{Presigner, UrlRequest};
 use md5::{Digest, Md5};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
@@ -177,10 +179,12 @@ async fn expired_tampered_and_foreign_signatures_are_refused_by_s3() {
         presigner
             .presign(
                 credentials,
-                HttpMethod::Get,
-                stack.out_bucket(),
-                key,
-                &[],
+                &UrlRequest {
+                    method: HttpMethod::Get,
+                    bucket: stack.out_bucket(),
+                    key,
+                    signed_headers: &[],
+                },
                 Duration::from_secs(3600),
                 at,
             )

@@ -1,1 +1,138 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
+//!
+//! - `run`: starts the embedded local stack in the foreground (Ctrl-C stops it).
+//! - `test`: the whole suite: formatting, clippy with warnings as errors, every test.
+//! - `bench`: the benchmarks recorded in BENCHMARKS.md.
+//!
+//! Written in Rust rather than shell so it runs the same on every platform the project builds on.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  run [ARGS]   start the local stack (S3 server, presign API, processor) on loopback;
+               ARGS go to ddn-local (try: cargo xtask run --help)
+  test         check formatting, run clippy (-D warnings) and every test
+  bench        run the benchmarks recorded in BENCHMARKS.md";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next();
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root();
+    match command.as_deref() {
+        Some("run") => run_stack(&root, &rest),
+        Some("test") => test_all(&root),
+        Some("bench") => bench(&root),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n\n{USAGE}"),
+        None => bail!("no command given\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root: the parent of this crate's folder.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Runs a command in the workspace root, failing with its name when it fails.
+fn step(root: &Path, name: &str, mut command: Command) -> Result<()> {
+    println!("==> {name}");
+    let started = Instant::now();
+    let status = command
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("could not start: {name}"))?;
+    if !status.success() {
+        bail!("failed: {name} ({status})");
+    }
+    println!("==> {name}: ok in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn run_stack(root: &Path, args: &[String]) -> Result<()> {
+    let mut command = cargo();
+    command
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "ddn-localstack",
+            "--bin",
+            "ddn-local",
+            "--",
+        ])
+        .args(args);
+    step(root, "local stack", command)
+}
+
+fn test_all(root: &Path) -> Result<()> {
+    let started = Instant::now();
+
+    let mut fmt = cargo();
+    fmt.args(["fmt", "--all", "--", "--check"]);
+    step(root, "cargo fmt --check", fmt)?;
+
+    let mut clippy = cargo();
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step(root, "cargo clippy -D warnings", clippy)?;
+
+    let mut tests = cargo();
+    tests.args(["test", "--workspace", "--locked"]);
+    step(root, "cargo test", tests)?;
+
+    println!(
+        "All checks passed in {:.0} s.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn bench(root: &Path) -> Result<()> {
+    let mut presign = cargo();
+    presign.args([
+        "bench",
+        "--locked",
+        "-p",
+        "ddn-presign",
+        "--bench",
+        "presign",
+    ]);
+    step(root, "warm presign (criterion)", presign)?;
+
+    let mut cold = cargo();
+    cold.args([
+        "bench",
+        "--locked",
+        "-p",
+        "ddn-presign",
+        "--bench",
+        "cold_start",
+    ]);
+    step(root, "cold start", cold)
+}

@@ -1,6 +1,8 @@
 //! The stored examples of every answer shape parse into the contract types and serialize back to
 //! the same JSON, so the fixtures the function's and the clients' tests read stay true to the types.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
