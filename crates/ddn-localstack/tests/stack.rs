@@ -1,0 +1,119 @@
+//! The local stack as a user meets it: the `ddn-local` binary starts, tells where it is, serves, and
+//! stops cleanly on Ctrl-C; the processor copies new and re-uploaded objects.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ddn_localstack::{LocalStack, LocalStackOptions};
+
+#[test]
+fn ddn_local_prints_its_address_and_token_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_ddn-local"))
+        .args(["--api-port", "0", "--s3-port", "0", "--processing-delay-ms", "50"])
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "ddn-local never became ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&ready).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the ready file holds the token: owner only");
+    }
+    let api = info["apiUrl"].as_str().unwrap().to_owned();
+    let token = info["token"].as_str().unwrap().to_owned();
+    assert!(api.starts_with("http://127.0.0.1:"), "{api}");
+    assert_eq!(token.len(), 48);
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{api}/presign?file=hello.txt&mode=upload"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "exit: {:?}", output.status);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&format!("API:     {api}")), "{stdout}");
+    assert!(stdout.contains(&format!("Token:   {token}")), "{stdout}");
+    assert!(stdout.contains("Stopping..."), "{stdout}");
+    // The data folder it was given is kept, with both buckets.
+    assert!(dir.path().join("data/ddn-in-bucket").is_dir());
+    assert!(dir.path().join("data/ddn-out-bucket").is_dir());
+}
+
+#[tokio::test]
+async fn the_processor_copies_new_and_changed_objects_after_the_delay() {
+    let stack = LocalStack::start(LocalStackOptions {
+        processing_delay: Duration::from_millis(300),
+        poll_interval: Duration::from_millis(20),
+        ..LocalStackOptions::default()
+    })
+    .await
+    .unwrap();
+    let s3 = stack.s3_client();
+    let key = "users/dev/2026/사진 1.png";
+    let put = |body: &'static [u8]| {
+        s3.put_object()
+            .bucket(stack.in_bucket())
+            .key(key)
+            .body(body.to_vec().into())
+            .send()
+    };
+    let output = || async {
+        match s3.get_object().bucket(stack.out_bucket()).key(key).send().await {
+            Ok(object) => Some(object.body.collect().await.unwrap().into_bytes().to_vec()),
+            Err(_) => None,
+        }
+    };
+    let wait_for = |expected: &'static [u8]| async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if output().await.as_deref() == Some(expected) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never copied {expected:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+
+    let uploaded = Instant::now();
+    put(b"first").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(output().await, None, "copied before the delay");
+    wait_for(b"first").await;
+    assert!(uploaded.elapsed() >= Duration::from_millis(300));
+
+    // A later upload under the same key (another size) is processed again.
+    put(b"second version").await.unwrap();
+    wait_for(b"second version").await;
+    stack.stop().await;
+}
