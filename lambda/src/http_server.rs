@@ -36,8 +36,37 @@ pub async fn serve<S: ObjectStore>(
     service: Arc<PresignService<S>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
     let counter = Arc::new(AtomicU64::new(0));
+    serve_connections(listener, shutdown, move || {
+        let service = Arc::clone(&service);
+        let counter = Arc::clone(&counter);
+        service_fn(move |request: Request<Incoming>| {
+            let service = Arc::clone(&service);
+            let id = counter.fetch_add(1, Ordering::Relaxed);
+            async move { Ok::<_, Infallible>(answer(&service, &request, id).await) }
+        })
+    })
+    .await;
+    Ok(())
+}
+
+/// Accepts HTTP/1.1 connections on `listener`, each served by a service from `make_service`, until
+/// `shutdown` completes; then gives open connections [`SHUTDOWN_GRACE`] to finish. Shared by every
+/// loopback server of the project (the presign API, the local S3 server).
+pub async fn serve_connections<M, S, B>(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    make_service: M,
+) where
+    M: Fn() -> S,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -50,14 +79,8 @@ pub async fn serve<S: ObjectStore>(
             },
             () = &mut shutdown => break,
         };
-        let service = Arc::clone(&service);
-        let counter = Arc::clone(&counter);
-        let handler = service_fn(move |request: Request<Incoming>| {
-            let service = Arc::clone(&service);
-            let id = counter.fetch_add(1, Ordering::Relaxed);
-            async move { Ok::<_, Infallible>(answer(&service, &request, id).await) }
-        });
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), handler);
+        let connection =
+            http1::Builder::new().serve_connection(TokioIo::new(stream), make_service());
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -71,7 +94,6 @@ pub async fn serve<S: ObjectStore>(
             tracing::warn!("open connections did not finish in time after shutdown");
         }
     }
-    Ok(())
 }
 
 async fn answer<S: ObjectStore>(

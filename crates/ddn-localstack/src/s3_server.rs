@@ -1,14 +1,10 @@
 //! The in-process S3-compatible server: `s3s-fs` behind SigV4 authentication with the stack's own
-//! credentials, served over HTTP/1.1 on loopback.
+//! credentials, served over HTTP/1.1 on loopback by the shared connection loop.
 
 use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
@@ -32,30 +28,5 @@ pub(crate) async fn serve(
     service: S3Service,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!(%error, "S3 server: accepting a connection failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let connection =
-            http1::Builder::new().serve_connection(TokioIo::new(stream), service.clone());
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "S3 server: connection ended with an error");
-            }
-        });
-    }
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(5)) => {}
-    }
+    ddn_presign::http_server::serve_connections(listener, shutdown, move || service.clone()).await;
 }

@@ -13,7 +13,14 @@ fn ddn_local_prints_its_address_and_token_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
     let child = Command::new(env!("CARGO_BIN_EXE_ddn-local"))
-        .args(["--api-port", "0", "--s3-port", "0", "--processing-delay-ms", "50"])
+        .args([
+            "--api-port",
+            "0",
+            "--s3-port",
+            "0",
+            "--processing-delay-ms",
+            "50",
+        ])
         .arg("--ready-file")
         .arg(&ready)
         .arg("--data-dir")
@@ -35,7 +42,11 @@ fn ddn_local_prints_its_address_and_token_and_stops_on_ctrl_c() {
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&ready).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the ready file holds the token: owner only");
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the ready file holds the token: owner only"
+        );
     }
     let api = info["apiUrl"].as_str().unwrap().to_owned();
     let token = info["token"].as_str().unwrap().to_owned();
@@ -89,7 +100,13 @@ async fn the_processor_copies_new_and_changed_objects_after_the_delay() {
             .send()
     };
     let output = || async {
-        match s3.get_object().bucket(stack.out_bucket()).key(key).send().await {
+        match s3
+            .get_object()
+            .bucket(stack.out_bucket())
+            .key(key)
+            .send()
+            .await
+        {
             Ok(object) => Some(object.body.collect().await.unwrap().into_bytes().to_vec()),
             Err(_) => None,
         }
