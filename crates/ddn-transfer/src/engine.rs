@@ -1,0 +1,810 @@
+//! Uploads, waits for results and downloads, with retries, progress and cancellation.
+//!
+//! Invariants:
+//! - an upload always sends `Content-Length` and every header the presign answer lists, and streams
+//!   the file in large reads, so memory stays flat whatever the file size;
+//! - a download is written to a `.part` file, checked (length, and MD5 where the ETag is one),
+//!   flushed to disk, and only then given its final name, which never replaces an existing file;
+//! - every retry asks the service for a fresh URL, so an expired URL is simply replaced.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use ddn_api::{MAX_SINGLE_PUT_BYTES, PresignRequest, PresignResponse, TransferMode};
+use futures_util::StreamExt as _;
+use md5::{Digest, Md5};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, IF_MATCH, RANGE};
+use serde::Serialize;
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
+use tokio_util::io::ReaderStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ApiClient;
+use crate::error::TransferError;
+use crate::names::{child_path, local_file_name, numbered_candidates};
+use crate::progress::{Clock, Progress, ProgressMeter, SystemClock};
+use crate::retry::RetryPolicy;
+
+/// Files up to this size are hashed before upload so S3 can check their MD5; larger ones are only
+/// length-checked, so a big upload never reads the file twice.
+pub const DEFAULT_MD5_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Bytes read from disk per chunk. Small reads (4 KiB is the usual default) cap throughput.
+pub const READ_BUFFER_BYTES: usize = 256 * 1024;
+
+/// How the engine behaves. [`Default`] suits a desktop on an ordinary connection.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Retries of failed transfers and presign calls.
+    pub retry: RetryPolicy,
+    /// A transfer that moves no byte for this long is abandoned (and retried).
+    pub stall_timeout: Duration,
+    /// Uploads up to this size carry a `Content-MD5`.
+    pub md5_limit: u64,
+    /// The first wait between two looks for a result.
+    pub wait_initial: Duration,
+    /// The longest wait between two looks for a result.
+    pub wait_max_interval: Duration,
+    /// How long to wait for a result in all.
+    pub wait_limit: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            stall_timeout: Duration::from_secs(30),
+            md5_limit: DEFAULT_MD5_LIMIT,
+            wait_initial: Duration::from_secs(1),
+            wait_max_interval: Duration::from_secs(10),
+            wait_limit: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// Something that happened during a transfer, for the caller's progress display.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum TransferEvent {
+    /// Bytes moved (cumulative).
+    Progress(Progress),
+    /// An attempt failed; the next starts after `delay`.
+    #[serde(rename_all = "camelCase")]
+    Retrying {
+        /// The attempt that failed (1-based).
+        attempt: u32,
+        /// The wait before the next attempt.
+        #[serde(serialize_with = "seconds")]
+        delay: Duration,
+        /// Why it failed, in plain words.
+        reason: String,
+    },
+    /// The result is not ready; the next look is after `delay`.
+    #[serde(rename_all = "camelCase")]
+    WaitingForResult {
+        /// The wait before the next look.
+        #[serde(serialize_with = "seconds")]
+        delay: Duration,
+    },
+}
+
+fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(value.as_secs_f64())
+}
+
+/// Where the engine's events go. Any `Fn(TransferEvent)` closure is one.
+pub trait EventSink: Send + Sync {
+    /// Receives one event.
+    fn send(&self, event: TransferEvent);
+}
+
+impl<F: Fn(TransferEvent) + Send + Sync> EventSink for F {
+    fn send(&self, event: TransferEvent) {
+        self(event);
+    }
+}
+
+/// A finished upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Uploaded {
+    /// The object key the service chose.
+    pub key: String,
+    /// Bytes uploaded.
+    pub size: u64,
+    /// Whether S3 checked the content's MD5.
+    pub md5_checked: bool,
+}
+
+/// A finished download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Downloaded {
+    /// The object key.
+    pub key: String,
+    /// Where the file was saved.
+    pub path: PathBuf,
+    /// Bytes downloaded.
+    pub size: u64,
+    /// Whether the content was checked against an MD5 ETag.
+    pub md5_checked: bool,
+}
+
+/// The transfer engine: one per process, shared by every transfer.
+#[derive(Clone)]
+pub struct Engine {
+    api: ApiClient,
+    options: EngineOptions,
+    clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    /// An engine using `api` for URLs and transfers.
+    pub fn new(api: ApiClient, options: EngineOptions) -> Self {
+        Self::with_clock(api, options, Arc::new(SystemClock))
+    }
+
+    /// An engine with its own clock (tests).
+    pub fn with_clock(api: ApiClient, options: EngineOptions, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            api,
+            options,
+            clock,
+        }
+    }
+
+    /// The engine's settings.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Uploads the file at `path` under the name `name`, retrying transient failures with a fresh
+    /// URL each time.
+    ///
+    /// # Errors
+    /// A [`TransferError`] when the file cannot be read, the service refuses, or the transfer
+    /// fails after its retries; [`TransferError::Cancelled`] when `cancel` fires.
+    pub async fn upload(
+        &self,
+        path: &Path,
+        name: &str,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<Uploaded, TransferError> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|e| TransferError::io("read", path, e))?
+            .len();
+        if size > MAX_SINGLE_PUT_BYTES {
+            return Err(TransferError::TooLarge);
+        }
+        let md5 = if size <= self.options.md5_limit {
+            Some(md5_of_file(path, cancel).await?)
+        } else {
+            None
+        };
+        let md5_checked = md5.is_some();
+        let request = PresignRequest {
+            file: name.to_owned(),
+            mode: TransferMode::Upload,
+            size: Some(size),
+            md5,
+            content_type: None,
+        };
+        let mut meter = ProgressMeter::new(size, self.clock.now());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match self.api.presign(&request).await {
+                Ok(answer) => self
+                    .put_file(path, size, &answer, &mut meter, cancel, events)
+                    .await
+                    .map(|()| answer),
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(answer) => {
+                    events.send(TransferEvent::Progress(meter.finish(self.clock.now())));
+                    return Ok(Uploaded {
+                        key: answer.key,
+                        size,
+                        md5_checked,
+                    });
+                }
+                Err(error) => self.before_retry(attempt, error, cancel, events).await?,
+            }
+        }
+    }
+
+    /// Sends the file once through a presigned `PUT`.
+    async fn put_file(
+        &self,
+        path: &Path,
+        size: u64,
+        answer: &PresignResponse,
+        meter: &mut ProgressMeter,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<(), TransferError> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| TransferError::io("read", path, e))?;
+        let sent = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&sent);
+        let stream = ReaderStream::with_capacity(file, READ_BUFFER_BYTES).inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+        });
+        let mut request = self
+            .api
+            .http()
+            .put(&answer.url)
+            // Always the length: S3 refuses a streamed body without one, and it is signed.
+            .header(CONTENT_LENGTH, size);
+        for (name, value) in &answer.headers {
+            if !name.eq_ignore_ascii_case("content-length") {
+                request = request.header(name, value);
+            }
+        }
+        let send = request.body(reqwest::Body::wrap_stream(stream)).send();
+        let response = self
+            .watch(send, &sent, meter, cancel, events)
+            .await?
+            .map_err(|e| TransferError::from_http(&e))?;
+        let status = response.status().as_u16();
+        if status == 200 {
+            meter.set(size, self.clock.now());
+            return Ok(());
+        }
+        Err(storage_error(status, response).await)
+    }
+
+    /// Drives `request` while reporting progress from `moved`, watching for stalls and for
+    /// cancellation.
+    async fn watch<T>(
+        &self,
+        request: impl std::future::Future<Output = T>,
+        moved: &AtomicU64,
+        meter: &mut ProgressMeter,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<T, TransferError> {
+        let mut request = std::pin::pin!(request);
+        let mut ticker = tokio::time::interval(crate::progress::REPORT_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let start = meter.transferred();
+        let mut last_count = u64::MAX;
+        let mut last_change = self.clock.now();
+        loop {
+            tokio::select! {
+                output = &mut request => return Ok(output),
+                () = cancel.cancelled() => return Err(TransferError::Cancelled),
+                _ = ticker.tick() => {
+                    let now = self.clock.now();
+                    let count = moved.load(Ordering::Relaxed);
+                    if count != last_count {
+                        last_count = count;
+                        last_change = now;
+                        if let Some(progress) = meter.set(start + count, now) {
+                            events.send(TransferEvent::Progress(progress));
+                        }
+                    } else if now.duration_since(last_change) >= self.options.stall_timeout {
+                        return Err(TransferError::Stalled(self.options.stall_timeout));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides whether a failed attempt is tried again; if so, reports it and waits.
+    async fn before_retry(
+        &self,
+        attempt: u32,
+        error: TransferError,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<(), TransferError> {
+        let retry = error.is_retryable() || error.is_expired_url();
+        if !retry || attempt >= self.options.retry.max_attempts {
+            return Err(error);
+        }
+        let delay = self.options.retry.random_delay(attempt);
+        tracing::info!(attempt, delay_ms = delay.as_millis() as u64, %error, "transfer attempt failed; retrying");
+        events.send(TransferEvent::Retrying {
+            attempt,
+            delay,
+            reason: error.to_string(),
+        });
+        sleep_or_cancel(delay, cancel).await
+    }
+
+    /// Downloads the result for `name` into `dir`, failing at once with
+    /// [`TransferError::NotReady`] when it is not there yet.
+    ///
+    /// # Errors
+    /// A [`TransferError`] when the service refuses, the data is damaged, the folder cannot be
+    /// written, or the transfer fails after its retries.
+    pub async fn download(
+        &self,
+        name: &str,
+        dir: &Path,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<Downloaded, TransferError> {
+        let answer = self.presign_download(name, cancel, events).await?;
+        self.download_answer(name, answer, dir, cancel, events)
+            .await
+    }
+
+    /// Waits until the result for `name` exists (polling with a growing interval, up to the
+    /// waiting limit), then downloads it into `dir`.
+    ///
+    /// # Errors
+    /// [`TransferError::WaitTimedOut`] when the result does not come in time, and the errors of
+    /// [`Self::download`].
+    pub async fn wait_and_download(
+        &self,
+        name: &str,
+        dir: &Path,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<Downloaded, TransferError> {
+        let answer = self.wait_for_result(name, cancel, events).await?;
+        self.download_answer(name, answer, dir, cancel, events)
+            .await
+    }
+
+    /// Polls for the result of `name` until it exists, answering its download URL.
+    ///
+    /// # Errors
+    /// [`TransferError::WaitTimedOut`] after the waiting limit; other errors as they come.
+    pub async fn wait_for_result(
+        &self,
+        name: &str,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<PresignResponse, TransferError> {
+        let started = self.clock.now();
+        let mut interval = self.options.wait_initial;
+        loop {
+            match self.presign_download(name, cancel, events).await {
+                Err(TransferError::NotReady) => {}
+                other => return other,
+            }
+            let waited = self.clock.now().duration_since(started);
+            if waited + interval > self.options.wait_limit {
+                return Err(TransferError::WaitTimedOut(self.options.wait_limit));
+            }
+            events.send(TransferEvent::WaitingForResult { delay: interval });
+            sleep_or_cancel(interval, cancel).await?;
+            interval = interval.mul_f64(1.5).min(self.options.wait_max_interval);
+        }
+    }
+
+    /// Asks for a download URL, retrying transient failures.
+    async fn presign_download(
+        &self,
+        name: &str,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<PresignResponse, TransferError> {
+        let request = PresignRequest {
+            file: name.to_owned(),
+            mode: TransferMode::Download,
+            ..PresignRequest::default()
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = tokio::select! {
+                result = self.api.presign(&request) => result,
+                () = cancel.cancelled() => Err(TransferError::Cancelled),
+            };
+            match result {
+                Ok(answer) => return Ok(answer),
+                Err(error) => self.before_retry(attempt, error, cancel, events).await?,
+            }
+        }
+    }
+
+    async fn download_answer(
+        &self,
+        name: &str,
+        answer: PresignResponse,
+        dir: &Path,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<Downloaded, TransferError> {
+        let file_name = local_file_name(&answer.key);
+        let (part_path, file) = create_part_file(dir, &file_name).await?;
+        let mut part = PartFile {
+            path: part_path,
+            file: Some(file),
+        };
+        let result = self
+            .fetch_into(name, answer, &mut part, cancel, events)
+            .await;
+        match result {
+            Ok((key, size, md5_checked)) => {
+                let path = part.finish(dir, &file_name).await?;
+                Ok(Downloaded {
+                    key,
+                    path,
+                    size,
+                    md5_checked,
+                })
+            }
+            Err(error) => {
+                part.discard().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Fills the part file with the object, resuming with `Range` after a dropped connection and
+    /// starting over when the object changed or its checksum does not match.
+    async fn fetch_into(
+        &self,
+        name: &str,
+        mut answer: PresignResponse,
+        part: &mut PartFile,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<(String, u64, bool), TransferError> {
+        let total = answer.size.unwrap_or(0);
+        let expected_md5 = answer.etag.as_deref().and_then(md5_etag);
+        let mut meter = ProgressMeter::new(total, self.clock.now());
+        let mut hasher = Md5::new();
+        let mut written: u64 = 0;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .get_range(
+                    &answer,
+                    written,
+                    part,
+                    &mut hasher,
+                    &mut meter,
+                    cancel,
+                    events,
+                )
+                .await;
+            let result = result.and_then(|received| {
+                written = received;
+                check_download(written, total, expected_md5, &hasher)
+            });
+            match result {
+                Ok(()) => {
+                    events.send(TransferEvent::Progress(meter.finish(self.clock.now())));
+                    return Ok((answer.key, written, expected_md5.is_some()));
+                }
+                Err(error) => {
+                    if matches!(
+                        error,
+                        TransferError::Integrity(_) | TransferError::Storage { status: 412, .. }
+                    ) {
+                        written = 0;
+                        hasher = Md5::new();
+                        part.truncate().await?;
+                    } else {
+                        written = part.len().await?;
+                    }
+                    self.before_retry(attempt, error, cancel, events).await?;
+                    let fresh = self.presign_download(name, cancel, events).await?;
+                    if fresh.etag != answer.etag || fresh.size != answer.size {
+                        // The result was replaced meanwhile: the bytes so far belong to the old one.
+                        return Err(TransferError::Integrity(
+                            "the result changed during the download".into(),
+                        ));
+                    }
+                    answer = fresh;
+                }
+            }
+        }
+    }
+
+    /// One `GET` from `offset` to the end, appended to the part file. Answers the part's length.
+    #[allow(clippy::too_many_arguments)]
+    async fn get_range(
+        &self,
+        answer: &PresignResponse,
+        offset: u64,
+        part: &mut PartFile,
+        hasher: &mut Md5,
+        meter: &mut ProgressMeter,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<u64, TransferError> {
+        let mut request = self.api.http().get(&answer.url);
+        for (name, value) in &answer.headers {
+            request = request.header(name, value);
+        }
+        if offset > 0 {
+            request = request.header(RANGE, format!("bytes={offset}-"));
+            if let Some(etag) = &answer.etag {
+                request = request.header(IF_MATCH, format!("\"{etag}\""));
+            }
+        }
+        let moved = AtomicU64::new(0);
+        let response = self
+            .watch(request.send(), &moved, meter, cancel, events)
+            .await?
+            .map_err(|e| TransferError::from_http(&e))?;
+        let status = response.status().as_u16();
+        match status {
+            200 if offset > 0 => {
+                // The server ignored the range: start the file over.
+                part.truncate().await?;
+                *hasher = Md5::new();
+            }
+            200 => {}
+            206 if content_range_start(&response) == Some(offset) => {}
+            206 => return Err(TransferError::Integrity("unexpected byte range".into())),
+            _ => return Err(storage_error(status, response).await),
+        }
+        let base = if status == 206 { offset } else { 0 };
+        let part_path = part.path.clone();
+        let file = part.file()?;
+        let mut body = response.bytes_stream();
+        let copy = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| TransferError::from_http(&e))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| TransferError::io("write", &part_path, e))?;
+                hasher.update(&chunk);
+                moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            Ok::<_, TransferError>(())
+        };
+        meter.set(base, self.clock.now());
+        // `watch` counts from the meter's value when it starts: the bytes already on disk.
+        let copied = self.watch(copy, &moved, meter, cancel, events).await;
+        let flushed = file.flush().await;
+        copied??;
+        flushed.map_err(|e| TransferError::io("write", &part_path, e))?;
+        Ok(base + moved.load(Ordering::Relaxed))
+    }
+}
+
+/// A download's `.part` file: removed unless it is given its final name.
+struct PartFile {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+}
+
+impl PartFile {
+    fn file(&mut self) -> Result<&mut tokio::fs::File, TransferError> {
+        let path = self.path.clone();
+        self.file.as_mut().ok_or_else(|| {
+            TransferError::io("write", path, std::io::Error::other("the file is closed"))
+        })
+    }
+
+    async fn len(&mut self) -> Result<u64, TransferError> {
+        let path = self.path.clone();
+        let file = self.file()?;
+        file.flush()
+            .await
+            .and(file.metadata().await)
+            .map(|m| m.len())
+            .map_err(|e| TransferError::io("write", path, e))
+    }
+
+    async fn truncate(&mut self) -> Result<(), TransferError> {
+        let path = self.path.clone();
+        let file = self.file()?;
+        let result = async {
+            file.set_len(0).await?;
+            file.seek(std::io::SeekFrom::Start(0)).await.map(drop)
+        };
+        result
+            .await
+            .map_err(|e| TransferError::io("write", path, e))
+    }
+
+    /// Flushes the data to disk and gives the file its final name: `name`, or `name (1)`, ... when
+    /// that exists. An existing file is never replaced, even by a racing writer.
+    async fn finish(mut self, dir: &Path, name: &str) -> Result<PathBuf, TransferError> {
+        let file = self.file.take();
+        if let Some(file) = file {
+            file.sync_all()
+                .await
+                .map_err(|e| TransferError::io("write", &self.path, e))?;
+        }
+        for candidate in numbered_candidates(name).take(10_000) {
+            let target = child_path(dir, &candidate)
+                .ok_or_else(|| TransferError::Integrity("unusable file name".into()))?;
+            match link_without_replacing(&self.path, &target).await {
+                Ok(()) => {
+                    let _ = tokio::fs::remove_file(&self.path).await;
+                    sync_dir(dir).await;
+                    return Ok(target);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    self.discard().await;
+                    return Err(TransferError::io("save", target, e));
+                }
+            }
+        }
+        self.discard().await;
+        Err(TransferError::io(
+            "save",
+            dir.join(name),
+            std::io::Error::other("too many files with this name"),
+        ))
+    }
+
+    async fn discard(&mut self) {
+        self.file = None;
+        let _ = tokio::fs::remove_file(&self.path).await;
+    }
+}
+
+/// Creates `NAME.part` in `dir` (or `NAME (1).part`, ... when another download owns that one).
+async fn create_part_file(
+    dir: &Path,
+    file_name: &str,
+) -> Result<(PathBuf, tokio::fs::File), TransferError> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| TransferError::io("create", dir, e))?;
+    for candidate in numbered_candidates(file_name).take(10_000) {
+        let Some(path) = child_path(dir, &format!("{candidate}.part")) else {
+            break;
+        };
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(TransferError::io("create", path, e)),
+        }
+    }
+    Err(TransferError::io(
+        "create",
+        dir.join(file_name),
+        std::io::Error::other("no free name for the partial file"),
+    ))
+}
+
+/// Gives `from` the name `to` unless `to` exists. A hard link fails atomically when the target
+/// exists; where links are not supported (FAT, some network shares), an existence check and a
+/// rename is the best the file system allows.
+async fn link_without_replacing(from: &Path, to: &Path) -> std::io::Result<()> {
+    match tokio::fs::hard_link(from, to).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) => {
+            if tokio::fs::try_exists(to).await? {
+                return Err(std::io::ErrorKind::AlreadyExists.into());
+            }
+            tokio::fs::rename(from, to).await
+        }
+    }
+}
+
+/// Makes a rename in `dir` durable (POSIX needs the directory itself synced).
+async fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(handle) = tokio::fs::File::open(dir).await {
+        let _ = handle.sync_all().await;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+fn check_download(
+    written: u64,
+    total: u64,
+    expected_md5: Option<[u8; 16]>,
+    hasher: &Md5,
+) -> Result<(), TransferError> {
+    if written != total {
+        return Err(TransferError::Integrity(format!(
+            "{written} of {total} bytes arrived"
+        )));
+    }
+    if let Some(expected) = expected_md5 {
+        let actual: [u8; 16] = hasher.clone().finalize().into();
+        if actual != expected {
+            return Err(TransferError::Integrity("the MD5 checksum differs".into()));
+        }
+    }
+    Ok(())
+}
+
+/// The MD5 in an ETag, when it is one: 32 hex digits. Multipart ETags (`...-N`) are not.
+fn md5_etag(etag: &str) -> Option<[u8; 16]> {
+    let mut digest = [0u8; 16];
+    hex::decode_to_slice(etag.trim_matches('"'), &mut digest).ok()?;
+    Some(digest)
+}
+
+fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+    let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
+    let range = value.strip_prefix("bytes ")?;
+    range.split('-').next()?.parse().ok()
+}
+
+/// Reads S3's error code from its XML answer, e.g. `<Code>SlowDown</Code>`.
+async fn storage_error(status: u16, response: reqwest::Response) -> TransferError {
+    let body = response.text().await.unwrap_or_default();
+    let code = body
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.trim().to_owned())
+        .filter(|code| !code.is_empty() && code.len() < 64);
+    TransferError::Storage { status, code }
+}
+
+/// Base64 of the file's MD5, read in large chunks.
+async fn md5_of_file(path: &Path, cancel: &CancellationToken) -> Result<String, TransferError> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| TransferError::io("read", path, e))?;
+    let mut hasher = Md5::new();
+    let mut buffer = vec![0u8; READ_BUFFER_BYTES];
+    loop {
+        if cancel.is_cancelled() {
+            return Err(TransferError::Cancelled);
+        }
+        let n = file
+            .read(&mut buffer)
+            .await
+            .map_err(|e| TransferError::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(hasher.finalize()))
+}
+
+async fn sleep_or_cancel(delay: Duration, cancel: &CancellationToken) -> Result<(), TransferError> {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => Ok(()),
+        () = cancel.cancelled() => Err(TransferError::Cancelled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_hex_etags_are_md5() {
+        assert!(md5_etag("b5175b52497cbf770484662801d5c82a").is_some());
+        assert!(md5_etag("\"b5175b52497cbf770484662801d5c82a\"").is_some());
+        assert_eq!(md5_etag("b5175b52497cbf770484662801d5c82a-3"), None);
+        assert_eq!(md5_etag("xyz"), None);
+    }
+
+    #[test]
+    fn downloads_are_checked_for_length_and_checksum() {
+        let mut hasher = Md5::new();
+        hasher.update(b"hello");
+        let md5: [u8; 16] = Md5::digest(b"hello").into();
+        assert!(check_download(5, 5, Some(md5), &hasher).is_ok());
+        assert!(check_download(5, 5, None, &hasher).is_ok());
+        let short = check_download(4, 5, Some(md5), &hasher).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "The downloaded data is damaged (4 of 5 bytes arrived); it was not saved."
+        );
+        let other: [u8; 16] = Md5::digest(b"hellO").into();
+        assert!(matches!(
+            check_download(5, 5, Some(other), &hasher),
+            Err(TransferError::Integrity(_))
+        ));
+    }
+}
