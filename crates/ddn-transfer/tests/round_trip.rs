@@ -1,0 +1,341 @@
+//! The engine against the real local stack: the presign API, the `s3s-fs` server and the stand-in
+//! processor. Files go up, come back processed, and land with identical bytes under safe names.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_transfer::{
+    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, Token, TransferError,
+    TransferEvent, http_client,
+};
+
+async fn start_stack(delay_ms: u64) -> LocalStack {
+    LocalStack::start(LocalStackOptions {
+        users: vec![("alice".into(), "alice-token".into())],
+        processing_delay: Duration::from_millis(delay_ms),
+        poll_interval: Duration::from_millis(20),
+        ..LocalStackOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn engine(stack: &LocalStack) -> Engine {
+    let api = ApiClient::new(
+        http_client().unwrap(),
+        stack.api_url(),
+        Some(Token::new("alice-token")),
+    );
+    Engine::new(
+        api,
+        EngineOptions {
+            wait_initial: Duration::from_millis(50),
+            wait_max_interval: Duration::from_millis(200),
+            wait_limit: Duration::from_secs(30),
+            ..EngineOptions::default()
+        },
+    )
+}
+
+/// Writes `len` pseudo-random bytes (so a shifted or truncated copy cannot compare equal).
+fn write_sample(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Collects every event, for assertions on progress.
+#[derive(Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<TransferEvent>>>);
+
+impl Recorder {
+    fn sink(&self) -> impl Fn(TransferEvent) + Send + Sync + use<> {
+        let events = Arc::clone(&self.0);
+        move |event| events.lock().unwrap().push(event)
+    }
+
+    fn progress(&self) -> Vec<(u64, u64)> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                TransferEvent::Progress(p) => Some((p.transferred, p.total)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn ignore(_: TransferEvent) {}
+
+#[tokio::test]
+async fn files_of_every_size_come_back_identical() {
+    let stack = start_stack(50).await;
+    let engine = engine(&stack);
+    let source = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    // Past its MD5 limit an upload is only length-checked: a second engine with a low limit makes
+    // that path run without a huge file.
+    let unhashed = Engine::new(
+        ApiClient::new(
+            http_client().unwrap(),
+            stack.api_url(),
+            Some(Token::new("alice-token")),
+        ),
+        EngineOptions {
+            md5_limit: 1024 * 1024,
+            ..EngineOptions::default()
+        },
+    );
+    // 0 bytes, 1 byte, one read buffer and a bit, and above the second engine's MD5 limit.
+    let cases = [
+        ("empty.bin", 0),
+        ("one.bin", 1),
+        ("스캔 결과 #1.png", 256 * 1024 + 7),
+        ("large.bin", 3 * 1024 * 1024 + 11),
+    ];
+    for (name, len) in cases {
+        let path = write_sample(source.path(), name, len, len as u64);
+        let uploader = if name == "large.bin" {
+            &unhashed
+        } else {
+            &engine
+        };
+        let recorder = Recorder::default();
+        let uploaded = uploader
+            .upload(&path, name, &cancel, &recorder.sink())
+            .await
+            .unwrap();
+        assert_eq!(uploaded.key, format!("users/alice/{name}"));
+        assert_eq!(uploaded.size, len as u64);
+        assert_eq!(uploaded.md5_checked, name != "large.bin");
+        let progress = recorder.progress();
+        assert_eq!(progress.last(), Some(&(len as u64, len as u64)), "{name}");
+        assert!(
+            progress.windows(2).all(|w| w[0].0 <= w[1].0),
+            "cumulative: {progress:?}"
+        );
+
+        let downloaded = engine
+            .wait_and_download(name, results.path(), &cancel, &ignore)
+            .await
+            .unwrap();
+        assert_eq!(downloaded.path, results.path().join(name));
+        assert_eq!(downloaded.size, len as u64);
+        assert!(downloaded.md5_checked, "single-part ETags are MD5s");
+        assert!(std::fs::read(&downloaded.path).unwrap() == std::fs::read(&path).unwrap());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(results.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_existing_file_is_never_overwritten() {
+    let stack = start_stack(20).await;
+    let engine = engine(&stack);
+    let source = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let path = write_sample(source.path(), "report.pdf", 1000, 1);
+    engine
+        .upload(&path, "report.pdf", &cancel, &ignore)
+        .await
+        .unwrap();
+    std::fs::write(results.path().join("report.pdf"), b"mine").unwrap();
+    std::fs::write(results.path().join("report (1).pdf"), b"mine too").unwrap();
+
+    let first = engine
+        .wait_and_download("report.pdf", results.path(), &cancel, &ignore)
+        .await
+        .unwrap();
+    let second = engine
+        .download("report.pdf", results.path(), &cancel, &ignore)
+        .await
+        .unwrap();
+    assert_eq!(first.path, results.path().join("report (2).pdf"));
+    assert_eq!(second.path, results.path().join("report (3).pdf"));
+    assert_eq!(
+        std::fs::read(results.path().join("report.pdf")).unwrap(),
+        b"mine"
+    );
+    assert_eq!(
+        std::fs::read(results.path().join("report (1).pdf")).unwrap(),
+        b"mine too"
+    );
+    assert_eq!(
+        std::fs::read(&second.path).unwrap(),
+        std::fs::read(&path).unwrap()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_result_fails_at_once_and_waiting_has_a_limit() {
+    let stack = start_stack(60_000).await;
+    let results = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let engine = engine(&stack);
+    let error = engine
+        .download("nothing.png", results.path(), &cancel, &ignore)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotReady);
+
+    let patient = Engine::new(
+        ApiClient::new(
+            http_client().unwrap(),
+            stack.api_url(),
+            Some(Token::new("alice-token")),
+        ),
+        EngineOptions {
+            wait_initial: Duration::from_millis(50),
+            wait_max_interval: Duration::from_millis(100),
+            wait_limit: Duration::from_millis(600),
+            ..EngineOptions::default()
+        },
+    );
+    let recorder = Recorder::default();
+    let started = std::time::Instant::now();
+    let error = patient
+        .wait_and_download("nothing.png", results.path(), &cancel, &recorder.sink())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, TransferError::WaitTimedOut(_)), "{error:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let waits = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, TransferEvent::WaitingForResult { .. }))
+        .count();
+    assert!(waits >= 3, "{waits} looks");
+    assert_eq!(std::fs::read_dir(results.path()).unwrap().count(), 0);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn refusals_are_typed_and_not_retried() {
+    let stack = start_stack(20).await;
+    let source = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let path = write_sample(source.path(), "a.bin", 10, 3);
+
+    let intruder = Engine::new(
+        ApiClient::new(
+            http_client().unwrap(),
+            stack.api_url(),
+            Some(Token::new("wrong")),
+        ),
+        EngineOptions::default(),
+    );
+    let started = std::time::Instant::now();
+    let error = intruder
+        .upload(&path, "a.bin", &cancel, &ignore)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unauthorized);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "an auth failure is not retried"
+    );
+
+    let error = engine(&stack)
+        .upload(&path, "../escape.bin", &cancel, &ignore)
+        .await
+        .unwrap_err();
+    match error {
+        TransferError::Refused { code, message } => {
+            assert_eq!(code, ddn_api::ErrorCode::InvalidKey);
+            assert!(message.contains(".."), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let unreachable = Engine::new(
+        ApiClient::new(http_client().unwrap(), "http://127.0.0.1:9", None),
+        EngineOptions {
+            retry: ddn_transfer::retry::RetryPolicy {
+                max_attempts: 2,
+                initial_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(10),
+            },
+            ..EngineOptions::default()
+        },
+    );
+    let recorder = Recorder::default();
+    let error = unreachable
+        .upload(&path, "a.bin", &cancel, &recorder.sink())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Connection);
+    assert!(!error.to_string().contains("127.0.0.1"), "{error}");
+    let retries = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, TransferEvent::Retrying { .. }))
+        .count();
+    assert_eq!(retries, 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn many_files_at_once() {
+    let stack = start_stack(50).await;
+    let engine = engine(&stack);
+    let source = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let cancel = CancellationToken::new();
+    let names: Vec<String> = (0..24).map(|i| format!("batch/file {i:02}.dat")).collect();
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .enumerate()
+        .map(|(i, _)| write_sample(source.path(), &format!("{i}.dat"), 4096 + i * 100, i as u64))
+        .collect();
+
+    let uploads = names.iter().zip(&paths).map(|(name, path)| {
+        let engine = engine.clone();
+        let cancel = cancel.clone();
+        async move { engine.upload(path, name, &cancel, &ignore).await }
+    });
+    for result in futures_util::future::join_all(uploads).await {
+        result.unwrap();
+    }
+    let downloads = names.iter().map(|name| {
+        let engine = engine.clone();
+        let cancel = cancel.clone();
+        let dir = results.path().to_owned();
+        async move { engine.wait_and_download(name, &dir, &cancel, &ignore).await }
+    });
+    for (result, path) in futures_util::future::join_all(downloads)
+        .await
+        .into_iter()
+        .zip(&paths)
+    {
+        let downloaded = result.unwrap();
+        assert!(std::fs::read(&downloaded.path).unwrap() == std::fs::read(path).unwrap());
+    }
+    stack.stop().await;
+}
