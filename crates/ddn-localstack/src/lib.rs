@@ -8,6 +8,7 @@
 //!
 //! Architecture invariant: every socket binds to a loopback address.
 
+pub mod fault_proxy;
 pub mod processor;
 pub mod runtime_emulator;
 mod s3_server;
@@ -61,6 +62,9 @@ pub struct LocalStackOptions {
     pub in_bucket: String,
     /// Output bucket name.
     pub out_bucket: String,
+    /// The S3 address written into presigned URLs, when clients must reach S3 through something
+    /// else (a [`fault_proxy::FaultProxy`]); the S3 server's own address when `None`.
+    pub s3_public_url: Option<String>,
 }
 
 impl Default for LocalStackOptions {
@@ -75,6 +79,7 @@ impl Default for LocalStackOptions {
             url_ttl: ddn_presign::config::DEFAULT_URL_TTL,
             in_bucket: DEFAULT_IN_BUCKET.to_owned(),
             out_bucket: DEFAULT_OUT_BUCKET.to_owned(),
+            s3_public_url: None,
         }
     }
 }
@@ -171,17 +176,21 @@ impl LocalStack {
                 .collect::<Vec<_>>()
                 .join(","),
         )?;
+        let public_url = options
+            .s3_public_url
+            .clone()
+            .unwrap_or_else(|| s3_url.clone());
         let config = Config {
             in_bucket: options.in_bucket.clone(),
             out_bucket: options.out_bucket.clone(),
             url_ttl: options.url_ttl,
             url_ttl_clamped: false,
             auth: Authenticator::Tokens(table),
-            endpoint: Some(s3_url.clone()),
+            endpoint: Some(public_url.clone()),
         };
         let service = Arc::new(PresignService::new(
             config,
-            Presigner::new(REGION, Some(s3_url.clone())),
+            Presigner::new(REGION, Some(public_url)),
             CredentialsCache::new(SharedCredentialsProvider::new(credentials.clone())),
             S3Store::new(s3_client.clone()),
             Arc::new(SystemClock),
