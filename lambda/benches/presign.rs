@@ -17,7 +17,7 @@ use ddn_presign::auth::{Authenticator, TokenTable, token_hash_hex};
 use ddn_presign::clock::FixedClock;
 use ddn_presign::credentials::CredentialsCache;
 use ddn_presign::presign::{Presigner, UrlRequest};
-use ddn_presign::store::{ObjectMeta, ObjectStore, StoreError};
+use ddn_presign::store::{Listing, ObjectMeta, ObjectStore, StoreError};
 use ddn_presign::{ApiRequest, Config, PresignService};
 
 /// Answers every `HeadObject` at once, so the download bench measures the function, not a network.
@@ -29,6 +29,16 @@ impl ObjectStore for ReadyStore {
             size: 1_048_576,
             etag: Some("b5175b52497cbf770484662801d5c82a".into()),
         }))
+    }
+
+    async fn list_objects(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: u32,
+    ) -> Result<Listing, StoreError> {
+        Ok(Listing::default())
     }
 }
 

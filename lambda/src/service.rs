@@ -9,8 +9,9 @@ use std::time::{Instant, SystemTime};
 use aws_config::BehaviorVersion;
 use base64::Engine as _;
 use ddn_api::{
-    ApiError, ErrorCode, HttpMethod, MAX_SINGLE_PUT_BYTES, PRESIGN_PATH, PresignRequest,
-    PresignResponse, TransferMode,
+    ApiError, DEFAULT_RESULTS_PAGE, ErrorCode, HttpMethod, MAX_SINGLE_PUT_BYTES, PRESIGN_PATH,
+    PresignRequest, PresignResponse, RESULTS_PATH, ResultItem, ResultsPage, ResultsRequest,
+    TransferMode,
 };
 use serde::Serialize;
 use thiserror::Error;
@@ -107,6 +108,14 @@ impl From<ApiError> for Failure {
             detail: None,
         }
     }
+}
+
+/// A successful answer of either route.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Answer {
+    Presign(PresignResponse),
+    Results(ResultsPage),
 }
 
 /// What the log line says about a request besides its outcome.
@@ -211,7 +220,7 @@ impl<S: ObjectStore> PresignService<S> {
                     user,
                     status = 200,
                     latency_us,
-                    "presigned"
+                    "answered"
                 );
                 ApiResponse::json(200, &answer)
             }
@@ -251,11 +260,13 @@ impl<S: ObjectStore> PresignService<S> {
         &self,
         request: &ApiRequest,
         facts: &mut RequestFacts,
-    ) -> Result<PresignResponse, Failure> {
+    ) -> Result<Answer, Failure> {
         let path = request.path.trim_end_matches('/');
-        if !(path.is_empty() || path == PRESIGN_PATH) {
-            return Err(Failure::new(ErrorCode::NotFound, "There is no such route."));
-        }
+        let results = match path {
+            "" | PRESIGN_PATH => false,
+            RESULTS_PATH => true,
+            _ => return Err(Failure::new(ErrorCode::NotFound, "There is no such route.")),
+        };
         if !(request.method.is_empty() || request.method.eq_ignore_ascii_case("GET")) {
             return Err(Failure::new(
                 ErrorCode::MethodNotAllowed,
@@ -269,19 +280,75 @@ impl<S: ObjectStore> PresignService<S> {
             .authenticate(request.authorization.as_deref())
             .map_err(unauthorized)?;
         facts.user = Some(user.clone());
+        let pairs = request.query.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        if results {
+            let query = ResultsRequest::from_query_pairs(pairs)?;
+            return self.list_results(&user, &query).await.map(Answer::Results);
+        }
 
-        let query = PresignRequest::from_query_pairs(
-            request.query.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )?;
+        let query = PresignRequest::from_query_pairs(pairs)?;
         facts.mode = Some(query.mode);
         let key = keys::object_key(&user, &query.file)
             .map_err(|e| Failure::new(ErrorCode::InvalidKey, e.to_string()))?;
 
         let now = self.clock.now();
-        match query.mode {
+        let answer = match query.mode {
             TransferMode::Upload => self.presign_upload(&query, key, now).await,
             TransferMode::Download => self.presign_download(key, now).await,
-        }
+        };
+        answer.map(Answer::Presign)
+    }
+
+    /// A page of the user's objects in the output bucket, names relative to their prefix.
+    async fn list_results(
+        &self,
+        user: &UserId,
+        query: &ResultsRequest,
+    ) -> Result<ResultsPage, Failure> {
+        let prefix = keys::user_prefix(user);
+        let start_after = query
+            .cursor
+            .as_ref()
+            .map(|cursor| format!("{prefix}{cursor}"));
+        let limit = query.limit.unwrap_or(DEFAULT_RESULTS_PAGE);
+        let listing = self
+            .store
+            .list_objects(
+                &self.config.out_bucket,
+                &prefix,
+                start_after.as_deref(),
+                limit,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::AccessDenied => Failure::internal(format!("configuration error: {e}")),
+                StoreError::Other(_) => Failure::internal(e.to_string()),
+            })?;
+        let results: Vec<ResultItem> = listing
+            .objects
+            .into_iter()
+            .filter_map(|object| {
+                let name = object.key.strip_prefix(&prefix)?.to_owned();
+                let last_modified = object
+                    .last_modified
+                    .and_then(|t| OffsetDateTime::from(t).format(&Rfc3339).ok())
+                    .unwrap_or_default();
+                Some(ResultItem {
+                    name,
+                    size: object.size,
+                    last_modified,
+                })
+            })
+            .collect();
+        let next_cursor = if listing.truncated {
+            results.last().map(|item| item.name.clone())
+        } else {
+            None
+        };
+        Ok(ResultsPage {
+            results,
+            next_cursor,
+        })
     }
 
     async fn presign_upload(

@@ -1,9 +1,11 @@
 //! Object metadata from S3, behind a trait so the handler's tests run offline and the round-trip
 //! tests run against a real S3-compatible server.
 //!
-//! Architecture invariant: the store answers metadata only (`HeadObject`); it never reads bodies.
+//! Architecture invariant: the store answers metadata only (`HeadObject`, `ListObjectsV2`); it
+//! never reads bodies.
 
 use std::future::Future;
+use std::time::SystemTime;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
@@ -16,6 +18,26 @@ pub struct ObjectMeta {
     pub size: u64,
     /// The ETag without quotes, when S3 sent one.
     pub etag: Option<String>,
+}
+
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was written.
+    pub last_modified: Option<SystemTime>,
+}
+
+/// A page of a listing, in key order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listing {
+    /// The objects on this page.
+    pub objects: Vec<ListedObject>,
+    /// Whether more objects follow.
+    pub truncated: bool,
 }
 
 /// Why a metadata request failed.
@@ -41,6 +63,15 @@ pub trait ObjectStore: Send + Sync + 'static {
         bucket: &str,
         key: &str,
     ) -> impl Future<Output = Result<Option<ObjectMeta>, StoreError>> + Send;
+
+    /// Up to `limit` objects whose keys start with `prefix` and sort after `start_after`.
+    fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Listing, StoreError>> + Send;
 }
 
 /// The real store: an `aws-sdk-s3` client, built once and shared by every request.
@@ -86,6 +117,51 @@ impl ObjectStore for S3Store {
             )),
         }
     }
+
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Listing, StoreError> {
+        let result = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_start_after(start_after.map(str::to_owned))
+            .max_keys(i32::try_from(limit).unwrap_or(1000))
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Listing {
+                objects: output
+                    .contents()
+                    .iter()
+                    .filter_map(|object| {
+                        Some(ListedObject {
+                            key: object.key()?.to_owned(),
+                            size: object
+                                .size()
+                                .and_then(|n| u64::try_from(n).ok())
+                                .unwrap_or(0),
+                            last_modified: object
+                                .last_modified()
+                                .and_then(|t| SystemTime::try_from(*t).ok()),
+                        })
+                    })
+                    .collect(),
+                truncated: output.is_truncated().unwrap_or(false),
+            }),
+            Err(SdkError::ServiceError(err)) if err.raw().status().as_u16() == 403 => {
+                Err(StoreError::AccessDenied)
+            }
+            Err(err) => Err(StoreError::Other(
+                aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
+            )),
+        }
+    }
 }
 
 impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
@@ -95,5 +171,15 @@ impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
         key: &str,
     ) -> impl Future<Output = Result<Option<ObjectMeta>, StoreError>> + Send {
         (**self).head_object(bucket, key)
+    }
+
+    fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Listing, StoreError>> + Send {
+        (**self).list_objects(bucket, prefix, start_after, limit)
     }
 }

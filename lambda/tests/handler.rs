@@ -336,3 +336,84 @@ async fn decomposed_korean_names_map_to_the_same_key() {
     assert_eq!(nfd.key, nfc.key);
     assert_eq!(nfd.url, nfc.url);
 }
+
+fn store_with_results(user: &str, names: &[&str]) -> Arc<MemoryStore> {
+    let mut store = MemoryStore::default();
+    for name in names {
+        store.objects.insert(
+            format!("users/{user}/{name}"),
+            ddn_presign::store::ObjectMeta {
+                size: name.len() as u64,
+                etag: None,
+            },
+        );
+    }
+    store.objects.insert(
+        "users/bob/bobs-secret.png".into(),
+        ddn_presign::store::ObjectMeta {
+            size: 1,
+            etag: None,
+        },
+    );
+    Arc::new(store)
+}
+
+#[tokio::test]
+async fn results_are_listed_a_page_at_a_time_for_their_owner_only() {
+    let store = store_with_results("alice", &["a.png", "b/c.png", "사진.png"]);
+    let service = service_with(tokens(), store);
+    let response = invoke(&service, fixture("apigw_v2_results.json")).await;
+    assert_eq!(response.status_code, 200, "{}", response.body);
+    let page: ddn_api::ResultsPage = serde_json::from_str(&response.body).unwrap();
+    let names: Vec<&str> = page.results.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a.png", "b/c.png"]);
+    assert_eq!(page.results[0].size, 5);
+    assert_eq!(page.results[0].last_modified, "2026-11-24T12:00:00Z");
+    assert_eq!(page.next_cursor.as_deref(), Some("b/c.png"));
+
+    let mut next = request(
+        &[("limit", "2"), ("cursor", "b/c.png")],
+        Some("Bearer alice-token"),
+    );
+    next.path = "/results".into();
+    let response = service.handle(&next).await;
+    let page: ddn_api::ResultsPage = serde_json::from_str(&response.body).unwrap();
+    let names: Vec<&str> = page.results.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["사진.png"]);
+    assert_eq!(page.next_cursor, None);
+
+    let mut bob = request(&[], Some("Bearer bob-token"));
+    bob.path = "/results".into();
+    let page: ddn_api::ResultsPage =
+        serde_json::from_str(&service.handle(&bob).await.body).unwrap();
+    let names: Vec<&str> = page.results.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["bobs-secret.png"]);
+}
+
+#[tokio::test]
+async fn the_results_route_checks_its_caller_and_parameters() {
+    let service = service_with(tokens(), store_with_results("alice", &["a.png"]));
+    let cases = [
+        (request(&[], None), 401, ErrorCode::Unauthorized),
+        (
+            request(&[("limit", "0")], Some("Bearer alice-token")),
+            400,
+            ErrorCode::InvalidParameter,
+        ),
+        (
+            request(&[("limit", "5000")], Some("Bearer alice-token")),
+            400,
+            ErrorCode::InvalidParameter,
+        ),
+    ];
+    for (mut request, status, code) in cases {
+        request.path = "/results".into();
+        let response = service.handle(&request).await;
+        let body: ErrorBody = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(
+            (response.status, body.error.code),
+            (status, code),
+            "{request:?}"
+        );
+    }
+}

@@ -13,6 +13,15 @@ use serde::{Deserialize, Serialize};
 /// Path of the presign route, relative to the API's base address.
 pub const PRESIGN_PATH: &str = "/presign";
 
+/// Path of the results route: the caller's processed results, a page at a time.
+pub const RESULTS_PATH: &str = "/results";
+
+/// Results per page when the caller does not say.
+pub const DEFAULT_RESULTS_PAGE: u32 = 100;
+
+/// The most results one page may hold (S3 lists at most 1000 keys per call).
+pub const MAX_RESULTS_PAGE: u32 = 1000;
+
 /// The largest object S3 accepts in a single `PUT` (5 GiB). Bigger files need a multipart upload.
 pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -31,6 +40,10 @@ pub mod query {
     pub const MD5: &str = "md5";
     /// Upload only: the body's media type; signed into the URL.
     pub const CONTENT_TYPE: &str = "contentType";
+    /// Results only: continue after this name (the previous page's `nextCursor`).
+    pub const CURSOR: &str = "cursor";
+    /// Results only: how many results per page, 1 to [`super::MAX_RESULTS_PAGE`].
+    pub const LIMIT: &str = "limit";
 }
 
 /// What the caller wants a URL for.
@@ -184,6 +197,88 @@ impl PresignRequest {
         }
         pairs
     }
+}
+
+/// A request for a page of the caller's results, as carried by the query string of
+/// [`RESULTS_PATH`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResultsRequest {
+    /// Continue after this name: the previous page's [`ResultsPage::next_cursor`].
+    pub cursor: Option<String>,
+    /// Results per page; [`DEFAULT_RESULTS_PAGE`] when `None`.
+    pub limit: Option<u32>,
+}
+
+impl ResultsRequest {
+    /// Reads a request from decoded query pairs (first occurrence wins, unknown ones ignored).
+    ///
+    /// # Errors
+    /// [`ErrorCode::InvalidParameter`] for a `limit` that is not a whole number from 1 to
+    /// [`MAX_RESULTS_PAGE`].
+    pub fn from_query_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ApiError> {
+        let mut request = Self::default();
+        let mut limit = None;
+        for (name, value) in pairs {
+            match name {
+                query::CURSOR if request.cursor.is_none() && !value.is_empty() => {
+                    request.cursor = Some(value.to_owned());
+                }
+                query::LIMIT if limit.is_none() => limit = Some(value),
+                _ => {}
+            }
+        }
+        if let Some(text) = limit {
+            let value = text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_RESULTS_PAGE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InvalidParameter,
+                        format!("limit must be a whole number from 1 to {MAX_RESULTS_PAGE}"),
+                    )
+                })?;
+            request.limit = Some(value);
+        }
+        Ok(request)
+    }
+
+    /// The query pairs that carry this request. The caller percent-encodes them.
+    pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if let Some(cursor) = &self.cursor {
+            pairs.push((query::CURSOR, cursor.clone()));
+        }
+        if let Some(limit) = self.limit {
+            pairs.push((query::LIMIT, limit.to_string()));
+        }
+        pairs
+    }
+}
+
+/// One page of the caller's results, in name order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultsPage {
+    /// The results on this page.
+    pub results: Vec<ResultItem>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One processed result of the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultItem {
+    /// The file name, without the caller's prefix: what `file` takes on [`PRESIGN_PATH`].
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the result was written, RFC 3339 in UTC.
+    pub last_modified: String,
 }
 
 /// The seed's exact message for a request without `file`, kept so that its users see the same words.
@@ -385,6 +480,28 @@ mod tests {
         let pairs = request.to_query_pairs();
         let back =
             PresignRequest::from_query_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[test]
+    fn results_requests_check_their_limit() {
+        let parse =
+            |pairs: &[(&str, &str)]| ResultsRequest::from_query_pairs(pairs.iter().copied());
+        assert_eq!(parse(&[]).unwrap(), ResultsRequest::default());
+        let request = parse(&[("cursor", "2026/a.png"), ("limit", "1000")]).unwrap();
+        assert_eq!(request.cursor.as_deref(), Some("2026/a.png"));
+        assert_eq!(request.limit, Some(1000));
+        for bad in ["0", "1001", "-1", "x", ""] {
+            let error = parse(&[("limit", bad)]).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameter, "{bad:?}");
+        }
+        let back = ResultsRequest::from_query_pairs(
+            request
+                .to_query_pairs()
+                .iter()
+                .map(|(k, v)| (*k, v.as_str())),
+        )
+        .unwrap();
         assert_eq!(back, request);
     }
 

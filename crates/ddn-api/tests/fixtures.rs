@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse};
+use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse, ResultsPage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -42,4 +42,12 @@ fn error_bodies_round_trip() {
     assert_eq!(not_ready.error.code, ErrorCode::NotReady);
     let missing: ErrorBody = check_round_trip("error_missing_file.json");
     assert_eq!(missing.error.message, ddn_api::MISSING_FILE_MESSAGE);
+}
+
+#[test]
+fn results_pages_round_trip() {
+    let page: ResultsPage = check_round_trip("results_page.json");
+    assert_eq!(page.results.len(), 2);
+    assert_eq!(page.results[0].name, "2026/11/scan 01.png");
+    assert_eq!(page.next_cursor.as_deref(), Some("사진.png"));
 }

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use ddn_api::{ErrorBody, ErrorCode, PRESIGN_PATH, PresignRequest, PresignResponse};
+use ddn_api::{
+    ErrorBody, ErrorCode, MAX_RESULTS_PAGE, PRESIGN_PATH, PresignRequest, PresignResponse,
+    RESULTS_PATH, ResultItem, ResultsPage, ResultsRequest,
+};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::TransferError;
@@ -103,8 +106,46 @@ impl ApiClient {
         &self,
         request: &PresignRequest,
     ) -> Result<PresignResponse, TransferError> {
-        let mut url = format!("{}{PRESIGN_PATH}", self.base_url);
-        for (i, (name, value)) in request.to_query_pairs().iter().enumerate() {
+        self.get_json(PRESIGN_PATH, &request.to_query_pairs()).await
+    }
+
+    /// One page of the caller's results on the server.
+    ///
+    /// # Errors
+    /// As [`Self::presign`].
+    pub async fn results(&self, request: &ResultsRequest) -> Result<ResultsPage, TransferError> {
+        self.get_json(RESULTS_PATH, &request.to_query_pairs()).await
+    }
+
+    /// Every result of the caller, following the pages to the end.
+    ///
+    /// # Errors
+    /// As [`Self::presign`].
+    pub async fn all_results(&self) -> Result<Vec<ResultItem>, TransferError> {
+        let mut request = ResultsRequest {
+            cursor: None,
+            limit: Some(MAX_RESULTS_PAGE),
+        };
+        let mut all = Vec::new();
+        loop {
+            let page = self.results(&request).await?;
+            all.extend(page.results);
+            match page.next_cursor {
+                Some(cursor) => request.cursor = Some(cursor),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// `GET path?pairs` with the token; the JSON answer, or the service's error as a
+    /// [`TransferError`].
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        pairs: &[(&'static str, String)],
+    ) -> Result<T, TransferError> {
+        let mut url = format!("{}{path}", self.base_url);
+        for (i, (name, value)) in pairs.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
             url.push_str(name);
             url.push('=');

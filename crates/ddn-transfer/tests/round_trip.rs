@@ -339,3 +339,50 @@ async fn many_files_at_once() {
     }
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_results_list_follows_every_page() {
+    let stack = start_stack(10).await;
+    // More results than one page holds, written straight into the output bucket.
+    let names: Vec<String> = (0..1005).map(|i| format!("r/{i:04}.png")).collect();
+    let s3 = stack.s3_client();
+    for name in &names {
+        s3.put_object()
+            .bucket(stack.out_bucket())
+            .key(format!("users/alice/{name}"))
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.put_object()
+        .bucket(stack.out_bucket())
+        .key("users/bob/not-yours.png")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let api = ApiClient::new(
+        http_client().unwrap(),
+        stack.api_url(),
+        Some(Token::new("alice-token")),
+    );
+    let first = api
+        .results(&ddn_api::ResultsRequest {
+            cursor: None,
+            limit: Some(10),
+        })
+        .await
+        .unwrap();
+    assert_eq!(first.results.len(), 10);
+    assert_eq!(first.next_cursor.as_deref(), Some("r/0009.png"));
+
+    let all = api.all_results().await.unwrap();
+    let listed: Vec<&str> = all.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(listed, names.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        all.iter()
+            .all(|r| r.size == 1 && r.last_modified.ends_with('Z'))
+    );
+    stack.stop().await;
+}

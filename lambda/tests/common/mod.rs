@@ -14,7 +14,7 @@ use ddn_presign::clock::FixedClock;
 use ddn_presign::credentials::CredentialsCache;
 use ddn_presign::event::ProxyResponse;
 use ddn_presign::presign::Presigner;
-use ddn_presign::store::{ObjectMeta, ObjectStore, StoreError};
+use ddn_presign::store::{ListedObject, Listing, ObjectMeta, ObjectStore, StoreError};
 use ddn_presign::{ApiRequest, Config, PresignService};
 use serde_json::Value;
 
@@ -39,6 +39,35 @@ impl ObjectStore for MemoryStore {
             return Err(failure());
         }
         Ok(self.objects.get(key).cloned())
+    }
+
+    async fn list_objects(
+        &self,
+        _bucket: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: u32,
+    ) -> Result<Listing, StoreError> {
+        if let Some(failure) = self.failure {
+            return Err(failure());
+        }
+        let mut keys: Vec<&String> = self
+            .objects
+            .keys()
+            .filter(|k| k.starts_with(prefix) && start_after.is_none_or(|after| k.as_str() > after))
+            .collect();
+        keys.sort();
+        let truncated = keys.len() > limit as usize;
+        let objects = keys
+            .into_iter()
+            .take(limit as usize)
+            .map(|key| ListedObject {
+                key: key.clone(),
+                size: self.objects[key].size,
+                last_modified: Some(UNIX_EPOCH + Duration::from_secs(NOW)),
+            })
+            .collect();
+        Ok(Listing { objects, truncated })
     }
 }
 
