@@ -11,9 +11,11 @@ pub mod engine;
 pub mod error;
 pub mod names;
 pub mod progress;
+pub mod queue;
 pub mod retry;
 
 pub use api::{ApiClient, Token, http_client};
 pub use engine::{Downloaded, Engine, EngineOptions, EventSink, TransferEvent, Uploaded};
 pub use error::{ErrorKind, TransferError};
+pub use queue::TransferQueue;
 pub use tokio_util::sync::CancellationToken;

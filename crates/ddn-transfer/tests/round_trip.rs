@@ -131,10 +131,16 @@ async fn files_of_every_size_come_back_identical() {
             "cumulative: {progress:?}"
         );
 
+        let recorder = Recorder::default();
         let downloaded = engine
-            .wait_and_download(name, results.path(), &cancel, &ignore)
+            .wait_and_download(name, results.path(), &cancel, &recorder.sink())
             .await
             .unwrap();
+        assert_eq!(
+            recorder.progress().last(),
+            Some(&(len as u64, len as u64)),
+            "{name}: the last download report is the whole file"
+        );
         assert_eq!(downloaded.path, results.path().join(name));
         assert_eq!(downloaded.size, len as u64);
         assert!(downloaded.md5_checked, "single-part ETags are MD5s");

@@ -1,0 +1,360 @@
+//! `ddn`: send files to the processing service and get the results back, from a terminal or a
+//! script. A thin face on the `ddn-transfer` engine.
+
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use ddn_transfer::{
+    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, Token, TransferQueue,
+    http_client,
+};
+use indicatif::HumanBytes;
+use report::Reporter;
+use serde_json::json;
+
+/// Send files to the processing service and get the results back.
+#[derive(Debug, Parser)]
+#[command(name = "ddn", version, propagate_version = true)]
+struct Cli {
+    /// The service's address, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com
+    #[arg(long, global = true, env = "DDN_API_URL")]
+    api_url: Option<String>,
+    /// The access token. Prefer the environment variable: a flag shows in the process list.
+    #[arg(long, global = true, env = "DDN_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print one JSON object per line, for programs.
+    #[arg(long, global = true)]
+    json: bool,
+    /// How many transfers run at once.
+    #[arg(long, global = true, default_value_t = ddn_transfer::queue::DEFAULT_CONCURRENCY)]
+    jobs: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Upload files for processing.
+    Upload {
+        /// The files to send.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Download results that are ready; fails at once for one that is not.
+    Download {
+        /// The names the files were uploaded under.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// The folder to save into.
+        #[arg(short, long, default_value = ".")]
+        output: PathBuf,
+    },
+    /// Wait for results, then download them.
+    Wait {
+        /// The names the files were uploaded under.
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// The folder to save into.
+        #[arg(short, long, default_value = ".")]
+        output: PathBuf,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
+    /// List your results on the server.
+    Results,
+    /// Check the whole path: upload a test file, wait for its result, download it, compare.
+    Smoke {
+        /// The file to send (a generated 256 KiB file when not given).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Give up waiting for the result after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ddn: cannot start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("ddn: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a command; `Ok(false)` when some item failed (each failure already reported).
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let Some(api_url) = cli.api_url.as_deref() else {
+        bail!("no service address: pass --api-url or set DDN_API_URL");
+    };
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        bail!("the service address must start with https:// (or http:// for a local stack)");
+    }
+    let http = http_client().context("cannot set up HTTPS")?;
+    let api = ApiClient::new(http, api_url, cli.token.map(Token::new));
+    let reporter = Reporter::new(cli.json);
+    let queue = TransferQueue::new(cli.jobs);
+    let cancel = CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
+    let engine = |wait_limit: Option<Duration>| {
+        let mut options = EngineOptions::default();
+        if let Some(limit) = wait_limit {
+            options.wait_limit = limit;
+        }
+        Engine::new(api.clone(), options)
+    };
+
+    match cli.command {
+        Command::Upload { files } => {
+            upload_all(&engine(None), &queue, &reporter, &cancel, &files).await
+        }
+        Command::Download { names, output } => {
+            let engine = engine(None);
+            fetch_all(&engine, &queue, &reporter, &cancel, &names, &output, false).await
+        }
+        Command::Wait {
+            names,
+            output,
+            timeout,
+        } => {
+            let engine = engine(Some(Duration::from_secs(timeout)));
+            fetch_all(&engine, &queue, &reporter, &cancel, &names, &output, true).await
+        }
+        Command::Results => list_results(&api, &reporter).await,
+        Command::Smoke { file, timeout } => {
+            smoke(
+                &engine(Some(Duration::from_secs(timeout))),
+                &reporter,
+                &cancel,
+                file,
+            )
+            .await
+        }
+    }
+}
+
+/// The name a file is uploaded under: its own file name.
+fn upload_name(path: &Path) -> Result<String, String> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file", path.display()))?;
+    name.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{}: the file name is not valid Unicode", path.display()))
+}
+
+async fn upload_all(
+    engine: &Engine,
+    queue: &TransferQueue,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    files: &[PathBuf],
+) -> anyhow::Result<bool> {
+    let jobs = files.iter().map(|path| async move {
+        let name = match upload_name(path) {
+            Ok(name) => name,
+            Err(message) => {
+                eprintln!("{message}");
+                return false;
+            }
+        };
+        let display = reporter.transfer("upload", &name);
+        let result = queue.run(engine.upload(path, &name, cancel, &display)).await;
+        display.finish();
+        match result {
+            Ok(uploaded) => {
+                reporter.success(
+                    json!({"type": "uploaded", "name": name, "key": uploaded.key, "size": uploaded.size, "md5Checked": uploaded.md5_checked}),
+                    &format!("uploaded {name} ({})", HumanBytes(uploaded.size)),
+                );
+                true
+            }
+            Err(error) => {
+                reporter.failure(&name, &error, None);
+                false
+            }
+        }
+    });
+    Ok(futures_util::future::join_all(jobs)
+        .await
+        .into_iter()
+        .all(|ok| ok))
+}
+
+async fn fetch_all(
+    engine: &Engine,
+    queue: &TransferQueue,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    names: &[String],
+    output: &Path,
+    wait: bool,
+) -> anyhow::Result<bool> {
+    let jobs = names.iter().map(|name| async move {
+        let display = reporter.transfer("download", name);
+        let result = if wait {
+            queue
+                .run(engine.wait_and_download(name, output, cancel, &display))
+                .await
+        } else {
+            queue
+                .run(engine.download(name, output, cancel, &display))
+                .await
+        };
+        display.finish();
+        match result {
+            Ok(downloaded) => {
+                reporter.success(
+                    json!({"type": "downloaded", "name": name, "path": downloaded.path, "size": downloaded.size, "md5Checked": downloaded.md5_checked}),
+                    &format!(
+                        "downloaded {name} ({}) to {}",
+                        HumanBytes(downloaded.size),
+                        downloaded.path.display()
+                    ),
+                );
+                true
+            }
+            Err(error) => {
+                let hint = (error.kind() == ErrorKind::NotReady)
+                    .then(|| format!("Run `ddn wait {name}` to wait for it."));
+                reporter.failure(name, &error, hint.as_deref());
+                false
+            }
+        }
+    });
+    Ok(futures_util::future::join_all(jobs)
+        .await
+        .into_iter()
+        .all(|ok| ok))
+}
+
+async fn list_results(api: &ApiClient, reporter: &Reporter) -> anyhow::Result<bool> {
+    let results = match api.all_results().await {
+        Ok(results) => results,
+        Err(error) => {
+            reporter.failure("results", &error, None);
+            return Ok(false);
+        }
+    };
+    if matches!(reporter, Reporter::Json) {
+        for item in &results {
+            println!(
+                "{}",
+                json!({"type": "result", "name": item.name, "size": item.size, "lastModified": item.last_modified})
+            );
+        }
+        return Ok(true);
+    }
+    if results.is_empty() {
+        println!("No results yet.");
+        return Ok(true);
+    }
+    let width = results
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:<width$}  {:>10}  MODIFIED", "NAME", "SIZE");
+    for item in &results {
+        println!(
+            "{:<width$}  {:>10}  {}",
+            item.name,
+            HumanBytes(item.size).to_string(),
+            item.last_modified
+        );
+    }
+    Ok(true)
+}
+
+/// The old test scripts' flow in one command: upload, wait for processing, download, compare.
+async fn smoke(
+    engine: &Engine,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+    file: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let source = match file {
+        Some(path) => path,
+        None => {
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis();
+            let path = scratch.path().join(format!("ddn-smoke-{stamp}.bin"));
+            let bytes: Vec<u8> = (0..256 * 1024u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+                .collect();
+            std::fs::write(&path, bytes).context("cannot write the test file")?;
+            path
+        }
+    };
+    let name = upload_name(&source).map_err(anyhow::Error::msg)?;
+    let results = scratch.path().join("results");
+
+    let started = Instant::now();
+    let display = reporter.transfer("upload", &name);
+    let uploaded = engine.upload(&source, &name, cancel, &display).await;
+    display.finish();
+    let upload_ms = started.elapsed().as_millis();
+    if let Err(error) = uploaded {
+        reporter.failure(&name, &error, None);
+        return Ok(false);
+    }
+
+    let started = Instant::now();
+    let display = reporter.transfer("wait", &name);
+    let ready = engine.wait_for_result(&name, cancel, &display).await;
+    display.finish();
+    let wait_ms = started.elapsed().as_millis();
+    if let Err(error) = ready {
+        reporter.failure(&name, &error, None);
+        return Ok(false);
+    }
+
+    let started = Instant::now();
+    let display = reporter.transfer("download", &name);
+    let downloaded = engine.download(&name, &results, cancel, &display).await;
+    display.finish();
+    let download_ms = started.elapsed().as_millis();
+    let downloaded = match downloaded {
+        Ok(downloaded) => downloaded,
+        Err(error) => {
+            reporter.failure(&name, &error, None);
+            return Ok(false);
+        }
+    };
+
+    let identical = std::fs::read(&source).context("cannot read the test file")?
+        == std::fs::read(&downloaded.path).context("cannot read the downloaded file")?;
+    reporter.success(
+        json!({"type": "smoke", "name": name, "size": downloaded.size, "uploadMs": upload_ms, "waitMs": wait_ms, "downloadMs": download_ms, "identical": identical}),
+        &format!(
+            "upload: {upload_ms} ms\nprocessing wait: {wait_ms} ms\ndownload: {download_ms} ms\nbytes identical: {}",
+            if identical { "yes" } else { "NO" }
+        ),
+    );
+    Ok(identical)
+}

@@ -1,0 +1,185 @@
+//! The `ddn` binary as a script would use it, against the real local stack.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use ddn_localstack::{LocalStack, LocalStackOptions};
+
+async fn start_stack() -> LocalStack {
+    LocalStack::start(LocalStackOptions {
+        users: vec![("alice".into(), "alice-secret-token".into())],
+        processing_delay: Duration::from_millis(800),
+        poll_interval: Duration::from_millis(20),
+        ..LocalStackOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Runs `ddn ARGS` with the stack's address and token in the environment.
+async fn ddn(stack: &LocalStack, dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_ddn"))
+        .args(args)
+        .current_dir(dir)
+        .env("DDN_API_URL", stack.api_url())
+        .env("DDN_API_TOKEN", "alice-secret-token")
+        .output()
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn upload_download_wait_and_results() {
+    let stack = start_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"first file").unwrap();
+    std::fs::write(dir.path().join("사진 1.png"), vec![7u8; 300_000]).unwrap();
+
+    let output = ddn(
+        &stack,
+        dir.path(),
+        &["upload", "a.txt", "사진 1.png", "--json"],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines = json_lines(&output);
+    let uploaded: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["type"] == "uploaded").collect();
+    assert_eq!(uploaded.len(), 2);
+    assert!(
+        uploaded
+            .iter()
+            .any(|l| l["key"] == "users/alice/사진 1.png")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "event" && l["event"] == "progress")
+    );
+
+    // Not processed yet: fails at once, non-zero, and says what to do.
+    let output = ddn(&stack, dir.path(), &["download", "a.txt", "-o", "out"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("not ready yet") && stderr.contains("ddn wait a.txt"),
+        "{stderr}"
+    );
+
+    let output = ddn(
+        &stack,
+        dir.path(),
+        &["wait", "a.txt", "사진 1.png", "-o", "out"],
+    )
+    .await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("downloaded a.txt"));
+    assert_eq!(
+        std::fs::read(dir.path().join("out/a.txt")).unwrap(),
+        b"first file"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/사진 1.png")).unwrap(),
+        vec![7u8; 300_000]
+    );
+
+    let output = ddn(&stack, dir.path(), &["results"]).await;
+    assert!(output.status.success());
+    let table = text(&output.stdout);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table.contains("a.txt") && table.contains("사진 1.png"),
+        "{table}"
+    );
+
+    let output = ddn(&stack, dir.path(), &["results", "--json"]).await;
+    let names: Vec<String> = json_lines(&output)
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["a.txt", "사진 1.png"]);
+
+    let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(!all.contains("alice-secret-token") && !all.contains("X-Amz-Signature"));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn smoke_checks_the_whole_path() {
+    let stack = start_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = ddn(&stack, dir.path(), &["smoke"]).await;
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    for line in [
+        "upload: ",
+        "processing wait: ",
+        "download: ",
+        "bytes identical: yes",
+    ] {
+        assert!(stdout.contains(line), "{stdout}");
+    }
+    let output = ddn(&stack, dir.path(), &["smoke", "--json"]).await;
+    let record = json_lines(&output)
+        .into_iter()
+        .find(|l| l["type"] == "smoke")
+        .unwrap();
+    assert_eq!(record["identical"], true);
+    assert!(record["waitMs"].as_u64().unwrap() >= 500, "{record}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn configuration_mistakes_get_clear_messages() {
+    let stack = start_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"x").unwrap();
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ddn"))
+        .args(["upload", "a.txt"])
+        .current_dir(dir.path())
+        .env_remove("DDN_API_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("pass --api-url or set DDN_API_URL"));
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ddn"))
+        .args(["upload", "a.txt", "--token", "not-the-token"])
+        .current_dir(dir.path())
+        .env("DDN_API_URL", stack.api_url())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("The access token was not accepted"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-token"));
+
+    let output = ddn(&stack, dir.path(), &["upload", "missing.txt"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("Could not read"),
+        "{}",
+        text(&output.stderr)
+    );
+    stack.stop().await;
+}
