@@ -9,15 +9,6 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::DateTime;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-/// `CopySource` is `bucket/key`, URL-encoded except for the unreserved characters and `/`.
-const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'/');
 
 /// The processor's settings.
 #[derive(Debug, Clone)]
@@ -96,16 +87,21 @@ impl Processor {
             if entry.copied || now.duration_since(entry.since) < self.delay {
                 continue;
             }
-            let source = format!(
-                "{}/{}",
-                self.in_bucket,
-                utf8_percent_encode(key, COPY_SOURCE)
-            );
+            // Read and write rather than CopyObject: s3s-fs copies in place, so a large copy would
+            // be visible half-written, while its PutObject appears at once, as S3's writes do.
+            let object = self
+                .client
+                .get_object()
+                .bucket(&self.in_bucket)
+                .key(key)
+                .send()
+                .await?;
             self.client
-                .copy_object()
-                .copy_source(source)
+                .put_object()
                 .bucket(&self.out_bucket)
                 .key(key)
+                .set_content_length(object.content_length())
+                .body(object.body)
                 .send()
                 .await?;
             entry.copied = true;

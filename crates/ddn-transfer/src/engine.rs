@@ -455,8 +455,8 @@ impl Engine {
         cancel: &CancellationToken,
         events: &dyn EventSink,
     ) -> Result<(String, u64, bool), TransferError> {
-        let total = answer.size.unwrap_or(0);
-        let expected_md5 = answer.etag.as_deref().and_then(md5_etag);
+        let mut total = answer.size.unwrap_or(0);
+        let mut expected_md5 = answer.etag.as_deref().and_then(md5_etag);
         let mut meter = ProgressMeter::new(total, self.clock.now());
         let mut hasher = Md5::new();
         let mut written: u64 = 0;
@@ -497,10 +497,14 @@ impl Engine {
                     self.before_retry(attempt, error, cancel, events).await?;
                     let fresh = self.presign_download(name, cancel, events).await?;
                     if fresh.etag != answer.etag || fresh.size != answer.size {
-                        // The result was replaced meanwhile: the bytes so far belong to the old one.
-                        return Err(TransferError::Integrity(
-                            "the result changed during the download".into(),
-                        ));
+                        // The result was replaced meanwhile: the bytes so far belong to the old
+                        // one, so start over on the new one.
+                        written = 0;
+                        hasher = Md5::new();
+                        part.truncate().await?;
+                        total = fresh.size.unwrap_or(0);
+                        expected_md5 = fresh.etag.as_deref().and_then(md5_etag);
+                        meter.restart(total, self.clock.now());
                     }
                     answer = fresh;
                 }

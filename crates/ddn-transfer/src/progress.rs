@@ -78,6 +78,14 @@ impl ProgressMeter {
         }
     }
 
+    /// Starts over for a transfer of `total` bytes (the object was replaced meanwhile).
+    pub fn restart(&mut self, total: u64, now: Instant) {
+        *self = Self {
+            last_report: self.last_report,
+            ..Self::new(total, now)
+        };
+    }
+
     /// Bytes counted so far.
     pub fn transferred(&self) -> u64 {
         self.transferred

@@ -376,3 +376,50 @@ async fn cancelling_an_upload_stores_nothing() {
     assert!(stored.is_err(), "a cancelled upload must not be stored");
     assert!(path.exists(), "the source file is untouched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_replaced_mid_download_is_fetched_anew() {
+    let (stack, proxy) = stack_behind_proxy(Duration::from_secs(3600)).await;
+    let engine = engine(&stack, Duration::from_secs(10), 4);
+    let old = sample(512 * KIB, 9);
+    let new = sample(300 * KIB, 10);
+    put_result(&stack, "redo.bin", &old).await;
+    proxy.plan([Fault::CutAfter {
+        direction: Direction::Downstream,
+        bytes: 200 * KIB as u64,
+    }]);
+
+    // When the first attempt fails, the processor "re-processes" the file.
+    let client = stack.s3_client().clone();
+    let bucket = stack.out_bucket().to_owned();
+    let replacement = new.clone();
+    let replaced = Arc::new(Mutex::new(false));
+    let flag = Arc::clone(&replaced);
+    let sink = move |event: TransferEvent| {
+        if matches!(event, TransferEvent::Retrying { .. }) && !*flag.lock().unwrap() {
+            let put = client
+                .put_object()
+                .bucket(&bucket)
+                .key("users/alice/redo.bin")
+                .body(replacement.clone().into())
+                .send();
+            let stored = tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(put).is_ok()
+            });
+            assert!(stored, "the replacement was stored");
+            *flag.lock().unwrap() = true;
+        }
+    };
+    let results = tempfile::tempdir().unwrap();
+    let downloaded = engine
+        .download("redo.bin", results.path(), &CancellationToken::new(), &sink)
+        .await
+        .unwrap();
+    assert!(*replaced.lock().unwrap());
+    assert_eq!(downloaded.size, new.len() as u64);
+    assert!(
+        std::fs::read(&downloaded.path).unwrap() == new,
+        "the new version, whole"
+    );
+    assert_eq!(files_in(results.path()), ["redo.bin"]);
+}

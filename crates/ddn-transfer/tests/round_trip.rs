@@ -392,3 +392,70 @@ async fn the_results_list_follows_every_page() {
     );
     stack.stop().await;
 }
+
+/// Writes `len` bytes of a pseudo-random stream in 1 MiB blocks (no whole file in memory).
+fn write_large_sample(path: &Path, len: u64) {
+    use std::io::Write as _;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut block = vec![0u8; 1024 * 1024];
+    let mut left = len;
+    while left > 0 {
+        for word in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    file.flush().unwrap();
+}
+
+/// MD5 of a file, read in blocks.
+fn md5_of(path: &Path) -> [u8; 16] {
+    use md5::Digest as _;
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).unwrap();
+    let mut hasher = md5::Md5::new();
+    let mut block = vec![0u8; 1024 * 1024];
+    loop {
+        let n = file.read(&mut block).unwrap();
+        if n == 0 {
+            return hasher.finalize().into();
+        }
+        hasher.update(&block[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_file_of_several_hundred_mebibytes_round_trips() {
+    let stack = start_stack(50).await;
+    let engine = engine(&stack);
+    let source = tempfile::tempdir().unwrap();
+    let results = tempfile::tempdir().unwrap();
+    let path = source.path().join("scan-stack.tiff");
+    let len = 300 * 1024 * 1024 + 3;
+    write_large_sample(&path, len);
+    let cancel = CancellationToken::new();
+
+    let uploaded = engine
+        .upload(&path, "scan-stack.tiff", &cancel, &ignore)
+        .await
+        .unwrap();
+    assert_eq!(uploaded.size, len);
+    assert!(
+        !uploaded.md5_checked,
+        "above the MD5 limit the file is read once, not hashed first"
+    );
+    let downloaded = engine
+        .wait_and_download("scan-stack.tiff", results.path(), &cancel, &ignore)
+        .await
+        .unwrap();
+    assert_eq!(downloaded.size, len);
+    assert!(downloaded.md5_checked);
+    assert_eq!(md5_of(&downloaded.path), md5_of(&path));
+    stack.stop().await;
+}
