@@ -109,12 +109,7 @@ impl ObjectStore for S3Store {
             {
                 Ok(None)
             }
-            Err(SdkError::ServiceError(err)) if err.raw().status().as_u16() == 403 => {
-                Err(StoreError::AccessDenied)
-            }
-            Err(err) => Err(StoreError::Other(
-                aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
-            )),
+            Err(err) => Err(store_error(&err)),
         }
     }
 
@@ -154,13 +149,20 @@ impl ObjectStore for S3Store {
                     .collect(),
                 truncated: output.is_truncated().unwrap_or(false),
             }),
-            Err(SdkError::ServiceError(err)) if err.raw().status().as_u16() == 403 => {
-                Err(StoreError::AccessDenied)
-            }
-            Err(err) => Err(StoreError::Other(
-                aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
-            )),
+            Err(err) => Err(store_error(&err)),
         }
+    }
+}
+
+/// A 403 is a permission missing from the function's role; anything else is reported as it came.
+fn store_error<E: std::error::Error + 'static>(
+    error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> StoreError {
+    match error {
+        SdkError::ServiceError(err) if err.raw().status().as_u16() == 403 => {
+            StoreError::AccessDenied
+        }
+        other => StoreError::Other(aws_sdk_s3::error::DisplayErrorContext(other).to_string()),
     }
 }
 

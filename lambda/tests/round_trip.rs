@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse};
+use ddn_localstack::samples::sample_bytes;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_presign::presign::{Presigner, UrlRequest};
 use md5::{Digest, Md5};
@@ -25,19 +26,6 @@ async fn start_stack() -> LocalStack {
     })
     .await
     .expect("the local stack starts")
-}
-
-/// Pseudo-random bytes, so that a shifted or truncated body cannot compare equal by accident.
-fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
 }
 
 fn md5_base64(bytes: &[u8]) -> String {

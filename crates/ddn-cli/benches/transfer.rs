@@ -7,11 +7,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ddn_localstack::samples::write_sample_file;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 
 const MIB: u64 = 1024 * 1024;
@@ -49,7 +49,7 @@ fn main() {
     for (index, &size_mib) in sizes.iter().enumerate() {
         let name = format!("bench-{size_mib}.bin");
         let source = work.path().join(&name);
-        write_sample(&source, size_mib * MIB);
+        write_sample_file(&source, size_mib * MIB, size_mib).unwrap();
         let bytes = size_mib * MIB;
 
         // ddn: upload, wait for the processed copy, download.
@@ -189,24 +189,4 @@ fn wait_for_result(runtime: &tokio::runtime::Runtime, stack: &LocalStack, name: 
     runtime
         .block_on(engine.wait_for_result(name, &ddn_transfer::CancellationToken::new(), &|_| {}))
         .unwrap();
-}
-
-/// Pseudo-random bytes (incompressible, so no layer can cheat), written in 1 MiB blocks.
-fn write_sample(path: &Path, len: u64) {
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut block = vec![0u8; MIB as usize];
-    let mut left = len;
-    while left > 0 {
-        for word in block.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = left.min(MIB) as usize;
-        file.write_all(&block[..n]).unwrap();
-        left -= n as u64;
-    }
-    file.flush().unwrap();
 }

@@ -12,6 +12,7 @@ pub mod fault_proxy;
 pub mod processor;
 pub mod runtime_emulator;
 mod s3_server;
+pub mod samples;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -94,14 +94,21 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a file only its owner can read: it holds the development token.
+/// Writes a file only its owner can read (it holds the development token), atomically: it is
+/// written under a temporary name and renamed, so a script waiting for it never reads it half-done.
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(text.as_bytes())
+    let mut file = options.open(&temporary)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
 }
 
 async fn shutdown_signal() {

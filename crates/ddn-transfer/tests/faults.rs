@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ddn_localstack::fault_proxy::{Direction, Fault, FaultProxy};
+use ddn_localstack::samples::sample_bytes as sample;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_transfer::retry::RetryPolicy;
 use ddn_transfer::{
@@ -53,18 +54,6 @@ fn engine(stack: &LocalStack, stall_timeout: Duration, max_attempts: u32) -> Eng
     )
 }
 
-fn sample(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect()
-}
-
 /// Stores a processed result directly (not through the proxy).
 async fn put_result(stack: &LocalStack, name: &str, bytes: &[u8]) {
     stack
@@ -76,6 +65,17 @@ async fn put_result(stack: &LocalStack, name: &str, bytes: &[u8]) {
         .send()
         .await
         .unwrap();
+}
+
+/// A token that fires by itself after `delay`, as a user pressing Cancel mid-transfer.
+fn cancel_after(delay: Duration) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        trigger.cancel();
+    });
+    cancel
 }
 
 #[derive(Default, Clone)]
@@ -320,12 +320,7 @@ async fn cancelling_a_download_leaves_nothing_behind() {
         pause: Duration::from_secs(60),
     }]);
     let results = tempfile::tempdir().unwrap();
-    let cancel = CancellationToken::new();
-    let canceller = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        canceller.cancel();
-    });
+    let cancel = cancel_after(Duration::from_millis(500));
     let recorder = Recorder::default();
     let error = engine
         .download("big.bin", results.path(), &cancel, &recorder.sink())
@@ -355,12 +350,7 @@ async fn cancelling_an_upload_stores_nothing() {
         bytes: 300 * KIB as u64,
         pause: Duration::from_secs(60),
     }]);
-    let cancel = CancellationToken::new();
-    let canceller = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        canceller.cancel();
-    });
+    let cancel = cancel_after(Duration::from_millis(500));
     let error = engine
         .upload(&path, "draft.bin", &cancel, &|_| {})
         .await

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ddn_localstack::samples::write_sample_file;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_transfer::{
     ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, Token, TransferError,
@@ -41,19 +42,10 @@ fn engine(stack: &LocalStack) -> Engine {
     )
 }
 
-/// Writes `len` pseudo-random bytes (so a shifted or truncated copy cannot compare equal).
+/// Writes `len` pseudo-random bytes to `dir/name`.
 fn write_sample(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let bytes: Vec<u8> = (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        })
-        .collect();
     let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap();
+    write_sample_file(&path, len as u64, seed).unwrap();
     path
 }
 
@@ -393,27 +385,6 @@ async fn the_results_list_follows_every_page() {
     stack.stop().await;
 }
 
-/// Writes `len` bytes of a pseudo-random stream in 1 MiB blocks (no whole file in memory).
-fn write_large_sample(path: &Path, len: u64) {
-    use std::io::Write as _;
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut block = vec![0u8; 1024 * 1024];
-    let mut left = len;
-    while left > 0 {
-        for word in block.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = left.min(block.len() as u64) as usize;
-        file.write_all(&block[..n]).unwrap();
-        left -= n as u64;
-    }
-    file.flush().unwrap();
-}
-
 /// MD5 of a file, read in blocks.
 fn md5_of(path: &Path) -> [u8; 16] {
     use md5::Digest as _;
@@ -438,7 +409,7 @@ async fn a_file_of_several_hundred_mebibytes_round_trips() {
     let results = tempfile::tempdir().unwrap();
     let path = source.path().join("scan-stack.tiff");
     let len = 300 * 1024 * 1024 + 3;
-    write_large_sample(&path, len);
+    write_sample_file(&path, len, 42).unwrap();
     let cancel = CancellationToken::new();
 
     let uploaded = engine
