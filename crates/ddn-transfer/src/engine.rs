@@ -35,6 +35,9 @@ pub const DEFAULT_MD5_LIMIT: u64 = 64 * 1024 * 1024;
 /// Bytes read from disk per chunk. Small reads (4 KiB is the usual default) cap throughput.
 pub const READ_BUFFER_BYTES: usize = 256 * 1024;
 
+/// Bytes gathered before one write to disk during a download.
+pub const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
 /// How the engine behaves. [`Default`] suits a desktop on an ordinary connection.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -553,7 +556,10 @@ impl Engine {
         }
         let base = if status == 206 { offset } else { 0 };
         let part_path = part.path.clone();
-        let file = part.file()?;
+        // Network chunks are small; gathering them into large writes saves a trip to the
+        // blocking pool per chunk. The writer is flushed below whatever happens, so the part file
+        // always holds exactly the bytes hashed and counted.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, part.file()?);
         let mut body = response.bytes_stream();
         let copy = async {
             while let Some(chunk) = body.next().await {
