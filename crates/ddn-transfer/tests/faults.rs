@@ -4,10 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::Recorder;
 use ddn_localstack::fault_proxy::{Direction, Fault, FaultProxy};
 use ddn_localstack::samples::sample_bytes as sample;
 use ddn_localstack::{LocalStack, LocalStackOptions};
@@ -76,38 +79,6 @@ fn cancel_after(delay: Duration) -> CancellationToken {
         trigger.cancel();
     });
     cancel
-}
-
-#[derive(Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<TransferEvent>>>);
-
-impl Recorder {
-    fn sink(&self) -> impl Fn(TransferEvent) + Send + Sync + use<> {
-        let events = Arc::clone(&self.0);
-        move |event| events.lock().unwrap().push(event)
-    }
-
-    fn retry_reasons(&self) -> Vec<String> {
-        let events = self.0.lock().unwrap();
-        events
-            .iter()
-            .filter_map(|e| match e {
-                TransferEvent::Retrying { reason, .. } => Some(reason.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn progress(&self) -> Vec<u64> {
-        let events = self.0.lock().unwrap();
-        events
-            .iter()
-            .filter_map(|e| match e {
-                TransferEvent::Progress(p) => Some(p.transferred),
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -328,7 +299,7 @@ async fn cancelling_a_download_leaves_nothing_behind() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Cancelled);
     assert!(
-        recorder.progress().iter().any(|&n| n > 0),
+        recorder.progress().iter().any(|&(n, _)| n > 0),
         "cancelled mid-transfer"
     );
     assert!(

@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::Recorder;
 use ddn_localstack::samples::write_sample_file;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_transfer::{
@@ -47,29 +49,6 @@ fn write_sample(dir: &Path, name: &str, len: usize, seed: u64) -> PathBuf {
     let path = dir.join(name);
     write_sample_file(&path, len as u64, seed).unwrap();
     path
-}
-
-/// Collects every event, for assertions on progress.
-#[derive(Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<TransferEvent>>>);
-
-impl Recorder {
-    fn sink(&self) -> impl Fn(TransferEvent) + Send + Sync + use<> {
-        let events = Arc::clone(&self.0);
-        move |event| events.lock().unwrap().push(event)
-    }
-
-    fn progress(&self) -> Vec<(u64, u64)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e {
-                TransferEvent::Progress(p) => Some((p.transferred, p.total)),
-                _ => None,
-            })
-            .collect()
-    }
 }
 
 fn ignore(_: TransferEvent) {}
