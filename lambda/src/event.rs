@@ -147,15 +147,10 @@ impl<S: crate::store::ObjectStore> crate::service::PresignService<S> {
             Ok(request) => self.handle(&request).await.into(),
             Err(error) => {
                 tracing::info!(request_id, status = 400, code = "invalid_parameter", %error, "request refused");
-                let body = ddn_api::ApiError::new(
+                ApiResponse::error(ddn_api::ApiError::new(
                     ddn_api::ErrorCode::InvalidParameter,
                     "The event is not an HTTP request this function understands.",
-                )
-                .into_body();
-                ApiResponse {
-                    status: 400,
-                    body: serde_json::to_string(&body).unwrap_or_default(),
-                }
+                ))
                 .into()
             }
         }

@@ -103,17 +103,10 @@ async fn answer<S: ObjectStore>(
 ) -> Response<Full<Bytes>> {
     let response = match api_request(request, id) {
         Ok(api_request) => service.handle(&api_request).await,
-        Err(()) => ApiResponse {
-            status: 400,
-            body: serde_json::to_string(
-                &ddn_api::ApiError::new(
-                    ddn_api::ErrorCode::InvalidParameter,
-                    "The query string is not valid UTF-8.",
-                )
-                .into_body(),
-            )
-            .unwrap_or_default(),
-        },
+        Err(()) => ApiResponse::error(ddn_api::ApiError::new(
+            ddn_api::ErrorCode::InvalidParameter,
+            "The query string is not valid UTF-8.",
+        )),
     };
     let mut builder = Response::builder()
         .status(response.status)

@@ -59,7 +59,8 @@ impl ApiResponse {
         Self { status, body }
     }
 
-    fn error(error: ApiError) -> Self {
+    /// The answer for `error`: its code's status and the error body.
+    pub fn error(error: ApiError) -> Self {
         Self::json(error.code.http_status(), &error.into_body())
     }
 }

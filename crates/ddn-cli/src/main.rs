@@ -314,37 +314,27 @@ async fn smoke(
     let name = upload_name(&source).map_err(anyhow::Error::msg)?;
     let results = scratch.path().join("results");
 
-    let started = Instant::now();
-    let display = reporter.transfer("upload", &name);
-    let uploaded = engine.upload(&source, &name, cancel, &display).await;
-    display.finish();
-    let upload_ms = started.elapsed().as_millis();
-    if let Err(error) = uploaded {
-        reporter.failure(&name, &error, None);
+    let Some((_, upload_ms)) = timed_step(reporter, "upload", &name, async |display| {
+        engine.upload(&source, &name, cancel, display).await
+    })
+    .await
+    else {
         return Ok(false);
-    }
-
-    let started = Instant::now();
-    let display = reporter.transfer("wait", &name);
-    let ready = engine.wait_for_result(&name, cancel, &display).await;
-    display.finish();
-    let wait_ms = started.elapsed().as_millis();
-    if let Err(error) = ready {
-        reporter.failure(&name, &error, None);
+    };
+    let Some((_, wait_ms)) = timed_step(reporter, "wait", &name, async |display| {
+        engine.wait_for_result(&name, cancel, display).await
+    })
+    .await
+    else {
         return Ok(false);
-    }
-
-    let started = Instant::now();
-    let display = reporter.transfer("download", &name);
-    let downloaded = engine.download(&name, &results, cancel, &display).await;
-    display.finish();
-    let download_ms = started.elapsed().as_millis();
-    let downloaded = match downloaded {
-        Ok(downloaded) => downloaded,
-        Err(error) => {
-            reporter.failure(&name, &error, None);
-            return Ok(false);
-        }
+    };
+    let Some((downloaded, download_ms)) =
+        timed_step(reporter, "download", &name, async |display| {
+            engine.download(&name, &results, cancel, display).await
+        })
+        .await
+    else {
+        return Ok(false);
     };
 
     let identical = std::fs::read(&source).context("cannot read the test file")?
@@ -357,4 +347,25 @@ async fn smoke(
         ),
     );
     Ok(identical)
+}
+
+/// One step of the smoke test with its own progress display: its outcome and its milliseconds, or
+/// `None` once its failure has been reported.
+async fn timed_step<T>(
+    reporter: &Reporter,
+    verb: &'static str,
+    name: &str,
+    step: impl AsyncFnOnce(&report::TransferDisplay) -> Result<T, ddn_transfer::TransferError>,
+) -> Option<(T, u128)> {
+    let started = Instant::now();
+    let display = reporter.transfer(verb, name);
+    let outcome = step(&display).await;
+    display.finish();
+    match outcome {
+        Ok(value) => Some((value, started.elapsed().as_millis())),
+        Err(error) => {
+            reporter.failure(name, &error, None);
+            None
+        }
+    }
 }
