@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
+mod system;
+
 const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
@@ -85,6 +87,7 @@ fn run_stack(root: &Path, args: &[String]) -> Result<()> {
 
 fn test_all(root: &Path) -> Result<()> {
     let started = Instant::now();
+    system::ensure_packages(system::TEST_PACKAGES)?;
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
