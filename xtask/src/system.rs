@@ -10,7 +10,12 @@ use anyhow::{Context as _, Result, bail};
 
 /// Debian packages the whole test suite needs: a private Secret Service for the keyring tests, and
 /// shellcheck for the deploy scripts.
-pub const TEST_PACKAGES: &[&str] = &["dbus-daemon", "gnome-keyring", "shellcheck"];
+pub const TEST_PACKAGES: &[&str] = &[
+    "dbus-daemon",
+    "gnome-keyring",
+    "libsecret-tools",
+    "shellcheck",
+];
 
 /// Makes sure every package in `packages` is installed, installing the missing ones when it can.
 pub fn ensure_packages(packages: &[&str]) -> Result<()> {

@@ -1,6 +1,7 @@
 //! `ddn`: send files to the processing service and get the results back, from a terminal or a
 //! script. A thin face on the `ddn-transfer` engine.
 
+mod login;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use ddn_transfer::{
     http_client,
 };
 use indicatif::HumanBytes;
+use login::{login, logout, saved_token};
 use report::Reporter;
 use serde_json::json;
 
@@ -24,7 +26,8 @@ struct Cli {
     /// The service's address, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com
     #[arg(long, global = true, env = "DDN_API_URL")]
     api_url: Option<String>,
-    /// The access token. Prefer the environment variable: a flag shows in the process list.
+    /// The access token. Prefer `ddn login` (the system keyring) or the environment variable: a
+    /// flag shows in the process list.
     #[arg(long, global = true, env = "DDN_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
     /// Print one JSON object per line, for programs.
@@ -39,6 +42,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Transfer(TransferCommand),
+    /// Save your access token in the system keyring for this service address, after checking it
+    /// with the service. Reads it from the terminal without showing it, or from standard input.
+    Login {
+        /// Save without asking the service whether it accepts the token.
+        #[arg(long)]
+        no_check: bool,
+    },
+    /// Remove the saved token for this service address from the system keyring.
+    Logout,
+}
+
+/// The commands that talk to the service with the engine.
+#[derive(Debug, Subcommand)]
+enum TransferCommand {
     /// Upload files for processing.
     Upload {
         /// The files to send.
@@ -107,7 +126,19 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         bail!("the service address must start with https:// (or http:// for a local stack)");
     }
     let http = http_client().context("cannot set up HTTPS")?;
-    let api = ApiClient::new(http, api_url, cli.token.map(Token::new));
+    let flag_token = cli.token.map(Token::new);
+    let command = match cli.command {
+        Command::Login { no_check } => {
+            return login(http, api_url, flag_token, no_check, cli.json).await;
+        }
+        Command::Logout => return logout(api_url, cli.json).await,
+        Command::Transfer(command) => command,
+    };
+    let token = match flag_token {
+        Some(token) => Some(token),
+        None => saved_token(api_url).await,
+    };
+    let api = ApiClient::new(http, api_url, token);
     let reporter = Reporter::new(cli.json);
     let queue = TransferQueue::new(cli.jobs);
     let cancel = CancellationToken::new();
@@ -125,15 +156,15 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Engine::new(api.clone(), options)
     };
 
-    match cli.command {
-        Command::Upload { files } => {
+    match command {
+        TransferCommand::Upload { files } => {
             upload_all(&engine(None), &queue, &reporter, &cancel, &files).await
         }
-        Command::Download { names, output } => {
+        TransferCommand::Download { names, output } => {
             let engine = engine(None);
             fetch_all(&engine, &queue, &reporter, &cancel, &names, &output, false).await
         }
-        Command::Wait {
+        TransferCommand::Wait {
             names,
             output,
             timeout,
@@ -141,8 +172,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let engine = engine(Some(Duration::from_secs(timeout)));
             fetch_all(&engine, &queue, &reporter, &cancel, &names, &output, true).await
         }
-        Command::Results => list_results(&api, &reporter).await,
-        Command::Smoke { file, timeout } => {
+        TransferCommand::Results => list_results(&api, &reporter).await,
+        TransferCommand::Smoke { file, timeout } => {
             smoke(
                 &engine(Some(Duration::from_secs(timeout))),
                 &reporter,

@@ -6,7 +6,7 @@ use std::io::IsTerminal as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ddn_transfer::{EventSink, TransferError, TransferEvent};
+use ddn_transfer::{ErrorKind, EventSink, TransferError, TransferEvent};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -73,7 +73,11 @@ impl Reporter {
 
     /// Reports a failure of the item `name`.
     pub fn failure(&self, name: &str, error: &TransferError, hint: Option<&str>) {
-        let hint = hint.map(|h| format!(" {h}")).unwrap_or_default();
+        let hint = hint
+            .or((error.kind() == ErrorKind::Unauthorized)
+                .then_some("Save a token with `ddn login`, or set DDN_API_TOKEN."))
+            .map(|h| format!(" {h}"))
+            .unwrap_or_default();
         match self {
             Self::Json => println!(
                 "{}",

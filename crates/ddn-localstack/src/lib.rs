@@ -13,6 +13,7 @@ pub mod processor;
 pub mod runtime_emulator;
 mod s3_server;
 pub mod samples;
+pub mod session_keyring;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -24,7 +24,7 @@ pub enum TransferError {
     #[error("The transfer stalled: no data moved for {} s.", .0.as_secs())]
     Stalled(Duration),
     /// The presign service refused the token.
-    #[error("The access token was not accepted. Check it in the settings.")]
+    #[error("The access token was not accepted.")]
     Unauthorized,
     /// The presign service refused the request for a reason of its own (bad name, too large, ...).
     #[error("{message}")]
