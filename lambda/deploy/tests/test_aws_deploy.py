@@ -1,0 +1,315 @@
+"""The deploy scripts, end to end against an AWS emulator (moto) on loopback.
+
+The main test runs the whole life of a deployment: prerequisites, create (twice), update, cleanup
+(twice), and after each stage compares everything the emulator holds with what should be there.
+The others cover taking over the old scripts' role and buckets, keeping data at cleanup, and
+settings that must stop a script before it changes anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import unittest
+import zipfile
+
+from support import ACCOUNT_ID, REGION, Emulator, Scripts, cargo_target_dir, describe, new_token
+from test_iam_policy import assert_lambda_only_trust, assert_least_privilege
+
+IN_BUCKET = "ddn-test-in"
+OUT_BUCKET = "ddn-test-out"
+ROLE = "ddn-test-role"
+FUNCTION = "ddn-test-presign"
+API = "ddn-test-api"
+FUNCTION_LOG_GROUP = f"/aws/lambda/{FUNCTION}"
+API_LOG_GROUP = f"/aws/apigateway/{API}"
+
+# The .env file the scripts read: comments, quotes and `export` as people write them.
+ENV_FILE = f"""\
+# deployment under test
+AWS_REGION={REGION}
+DDN_IN_BUCKET={IN_BUCKET}
+DDN_OUT_BUCKET="{OUT_BUCKET}"
+export DDN_LAMBDA_ROLE={ROLE}
+DDN_LAMBDA_FUNC_NAME='{FUNCTION}'
+DDN_API_NAME={API}   # the HTTP API
+DDN_URL_TTL_SECONDS=900
+DDN_LAMBDA_TIMEOUT_SECONDS=5
+"""
+
+
+class Deployment(unittest.TestCase):
+    emulator: Emulator
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.emulator = Emulator()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.emulator.stop()
+
+    def setUp(self) -> None:
+        self.emulator.reset()
+        self.scripts = Scripts(self.emulator, ENV_FILE)
+        self.addCleanup(self.scripts.cleanup)
+        self.secrets: list[str] = []
+        self.outputs: list[str] = []
+        self.iam = self.emulator.client("iam")
+        self.s3 = self.emulator.client("s3")
+        self.lam = self.emulator.client("lambda")
+        self.api = self.emulator.client("apigatewayv2")
+        self.logs = self.emulator.client("logs")
+
+    def run_script(self, script: str, expect: int = 0, **extra: str):  # type: ignore[no-untyped-def]
+        process = self.scripts.run(script, extra)
+        self.assertEqual(process.returncode, expect, f"{script}: {describe(process)}")
+        self.outputs.append(process.stdout + process.stderr)
+        return process
+
+    def assert_no_secret_escaped(self) -> None:
+        """No token or token hash in any output, nor on any command line."""
+        seen = "\n".join(self.outputs) + self.scripts.argv()
+        for secret in self.secrets:
+            self.assertNotIn(secret, seen)
+
+    # -- what the emulator holds ----------------------------------------------------------------
+
+    def assert_buckets_secured(self) -> None:
+        names = sorted(bucket["Name"] for bucket in self.s3.list_buckets()["Buckets"])
+        self.assertEqual(names, sorted([IN_BUCKET, OUT_BUCKET]))
+        for bucket in (IN_BUCKET, OUT_BUCKET):
+            with self.subTest(bucket=bucket):
+                block = self.s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+                self.assertEqual(set(block.values()), {True})
+                self.assertEqual(len(block), 4)
+                (rule,) = self.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+                self.assertEqual(rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256")
+                (ownership,) = self.s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
+                self.assertEqual(ownership["ObjectOwnership"], "BucketOwnerEnforced")
+                policy = json.loads(self.s3.get_bucket_policy(Bucket=bucket)["Policy"])
+                (tls,) = [s for s in policy["Statement"] if s.get("Sid") == "DenyInsecureTransport"]
+                self.assertEqual(tls["Effect"], "Deny")
+                self.assertEqual(tls["Principal"], "*")
+                self.assertEqual(tls["Action"], "s3:*")
+                self.assertEqual(sorted(tls["Resource"]), [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"])
+                self.assertEqual(tls["Condition"], {"Bool": {"aws:SecureTransport": "false"}})
+                rules = self.s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+                (abort,) = [r for r in rules if r["ID"] == "ddn-abort-incomplete-multipart-uploads"]
+                self.assertEqual(abort["Status"], "Enabled")
+                self.assertEqual(abort["AbortIncompleteMultipartUpload"], {"DaysAfterInitiation": 3})
+
+    def assert_role(self, name: str = ROLE) -> None:
+        roles = [role["RoleName"] for role in self.iam.list_roles()["Roles"]]
+        self.assertEqual(roles, [name])
+        role = self.iam.get_role(RoleName=name)["Role"]
+        assert_lambda_only_trust(self, role["AssumeRolePolicyDocument"])
+        self.assertEqual(self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"], [])
+        self.assertEqual(self.iam.list_role_policies(RoleName=name)["PolicyNames"], ["ddn-presign-access"])
+        document = self.iam.get_role_policy(RoleName=name, PolicyName="ddn-presign-access")["PolicyDocument"]
+        assert_least_privilege(
+            self,
+            document,
+            in_bucket=IN_BUCKET,
+            out_bucket=OUT_BUCKET,
+            region=REGION,
+            account=ACCOUNT_ID,
+            function=FUNCTION,
+        )
+
+    def assert_function(self, *, memory: int, tokens: str) -> str:
+        functions = [f["FunctionName"] for f in self.lam.list_functions()["Functions"]]
+        self.assertEqual(functions, [FUNCTION])
+        config = self.lam.get_function_configuration(FunctionName=FUNCTION)
+        self.assertEqual(config["Runtime"], "provided.al2023")
+        self.assertEqual(config["Handler"], "bootstrap")
+        self.assertEqual(config["Architectures"], ["x86_64"])
+        self.assertEqual(config["MemorySize"], memory)
+        self.assertEqual(config["Timeout"], 5)
+        self.assertEqual(config["Role"], f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE}")
+        self.assertEqual(
+            config["Environment"]["Variables"],
+            {
+                "DDN_IN_BUCKET": IN_BUCKET,
+                "DDN_OUT_BUCKET": OUT_BUCKET,
+                "DDN_AUTH": "token",
+                "DDN_TOKENS": tokens,
+                "DDN_URL_TTL_SECONDS": "900",
+                "RUST_LOG": "info",
+            },
+        )
+        # The deployed package is the zip of the release binary just built, runnable by Lambda.
+        target = cargo_target_dir()
+        package = (target / "deploy" / "ddn-presign-x86_64.zip").read_bytes()
+        self.assertEqual(config["CodeSha256"], base64.b64encode(hashlib.sha256(package).digest()).decode())
+        with zipfile.ZipFile(io.BytesIO(package)) as archive:
+            (entry,) = archive.infolist()
+            self.assertEqual(entry.filename, "bootstrap")
+            self.assertEqual(entry.external_attr >> 16, 0o100755)
+            self.assertEqual(archive.read(entry), (target / "release" / "bootstrap").read_bytes())
+        return config["FunctionArn"]
+
+    def assert_api(self, function_arn: str, *, rate: float, burst: int) -> str:
+        apis = self.api.get_apis()["Items"]
+        self.assertEqual([(a["Name"], a["ProtocolType"]) for a in apis], [(API, "HTTP")])
+        api_id = apis[0]["ApiId"]
+        (integration,) = self.api.get_integrations(ApiId=api_id)["Items"]
+        self.assertEqual(integration["IntegrationType"], "AWS_PROXY")
+        self.assertEqual(integration["IntegrationUri"], function_arn)
+        self.assertEqual(integration["PayloadFormatVersion"], "2.0")
+        routes = {r["RouteKey"]: r["Target"] for r in self.api.get_routes(ApiId=api_id)["Items"]}
+        target = f"integrations/{integration['IntegrationId']}"
+        self.assertEqual(routes, {"GET /presign": target, "GET /results": target})
+        (stage,) = self.api.get_stages(ApiId=api_id)["Items"]
+        self.assertEqual(stage["StageName"], "$default")
+        self.assertTrue(stage["AutoDeploy"])
+        self.assertEqual(stage["DefaultRouteSettings"]["ThrottlingRateLimit"], rate)
+        self.assertEqual(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"], burst)
+        access = stage["AccessLogSettings"]
+        self.assertEqual(access["DestinationArn"], f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{API_LOG_GROUP}")
+        fields = json.loads(access["Format"])
+        self.assertIn("$context.requestId", fields.values())
+        self.assertIn("$context.status", fields.values())
+        for variable in fields.values():
+            # Context variables only: nothing of the request's query string or headers.
+            self.assertTrue(variable.startswith("$context."), variable)
+            self.assertNotIn("querystring", variable.lower())
+            self.assertNotIn("header", variable.lower())
+
+        # Each route, and nothing else, may invoke the function.
+        policy = json.loads(self.lam.get_policy(FunctionName=FUNCTION)["Policy"])
+        sources = set()
+        for statement in policy["Statement"]:
+            self.assertEqual(statement["Principal"], {"Service": "apigateway.amazonaws.com"})
+            self.assertEqual(statement["Action"], "lambda:InvokeFunction")
+            sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
+        prefix = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/*"
+        self.assertEqual(sources, {f"{prefix}/GET/presign", f"{prefix}/GET/results"})
+        return apis[0]["ApiEndpoint"]
+
+    def assert_log_groups(self) -> None:
+        groups = {g["logGroupName"]: g.get("retentionInDays") for g in self.logs.describe_log_groups()["logGroups"]}
+        self.assertEqual(groups, {FUNCTION_LOG_GROUP: 30, API_LOG_GROUP: 30})
+
+    def assert_empty(self) -> None:
+        self.assertEqual(self.s3.list_buckets()["Buckets"], [])
+        self.assertEqual(self.iam.list_roles()["Roles"], [])
+        self.assertEqual(self.lam.list_functions()["Functions"], [])
+        self.assertEqual(self.api.get_apis()["Items"], [])
+        self.assertEqual(self.logs.describe_log_groups()["logGroups"], [])
+
+    # -- the tests ------------------------------------------------------------------------------
+
+    def test_a_deployment_from_nothing_to_update_to_nothing(self) -> None:
+        token, entry = new_token("alice")
+        rotated_token, rotated_entry = new_token("alice")
+        self.secrets += [token, rotated_token, entry.split(":")[1], rotated_entry.split(":")[1]]
+
+        self.run_script("00_prereqs.sh")
+        self.assert_buckets_secured()
+        self.assert_role()
+
+        created = self.run_script("01_create_function.sh", DDN_TOKENS=entry)
+        function_arn = self.assert_function(memory=128, tokens=entry)
+        endpoint = self.assert_api(function_arn, rate=50.0, burst=100)
+        self.assertIn(f"API: {endpoint}", created.stdout)
+        self.assert_log_groups()
+
+        # Again, with other settings: everything is updated in place, nothing is duplicated.
+        self.run_script("00_prereqs.sh")
+        again = self.run_script("01_create_function.sh", DDN_TOKENS=entry, DDN_API_THROTTLE_RATE="20", DDN_API_THROTTLE_BURST="40")
+        self.assertIn("code unchanged", again.stdout)
+        self.assertEqual(self.assert_function(memory=128, tokens=entry), function_arn)
+        self.assertEqual(self.assert_api(function_arn, rate=20.0, burst=40), endpoint)
+        self.assert_buckets_secured()
+        self.assert_role()
+        self.assert_log_groups()
+
+        # Rotation: the new token is added beside the old one; the test scripts find the API.
+        both = f"{entry}, {rotated_entry}"
+        self.run_script("02_update_function.sh", DDN_TOKENS=both, DDN_LAMBDA_MEMORY_MB="256")
+        self.assert_function(memory=256, tokens=f"{entry},{rotated_entry}")
+        found = self.scripts.lib('load_settings; resolve_api_url; echo "$API_URL"')
+        self.assertEqual(found.stdout.strip().splitlines()[-1], endpoint, describe(found))
+
+        self.run_script("99_cleanup.sh")
+        self.assert_empty()
+        second = self.run_script("99_cleanup.sh")
+        self.assertIn("no function", second.stdout)
+        self.assert_empty()
+        self.assert_no_secret_escaped()
+
+    def test_the_old_role_and_buckets_are_taken_over_and_made_safe(self) -> None:
+        # As the old scripts left them: a role with AmazonS3FullAccess, buckets with rules of their
+        # own, a Python function.
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        self.iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))
+        self.iam.attach_role_policy(RoleName=ROLE, PolicyArn="arn:aws:iam::aws:policy/AmazonS3FullAccess")
+        own_statement = {"Sid": "Auditors", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}, "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{OUT_BUCKET}/*"}
+        own_rule = {"ID": "expire-old-results", "Status": "Enabled", "Filter": {"Prefix": "users/"}, "Expiration": {"Days": 90}}
+        for bucket in (IN_BUCKET, OUT_BUCKET):
+            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        self.s3.put_bucket_policy(Bucket=OUT_BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [own_statement]}))
+        self.s3.put_bucket_lifecycle_configuration(Bucket=OUT_BUCKET, LifecycleConfiguration={"Rules": [own_rule]})
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return {}\n")
+        self.lam.create_function(FunctionName=FUNCTION, Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE}", Handler="lambda_function.lambda_handler", Code={"ZipFile": archive.getvalue()})
+
+        prereqs = self.run_script("00_prereqs.sh")
+        self.assertIn("detached AmazonS3FullAccess", prereqs.stdout)
+        self.assert_role()
+        self.assert_buckets_secured()
+        statements = json.loads(self.s3.get_bucket_policy(Bucket=OUT_BUCKET)["Policy"])["Statement"]
+        self.assertIn(own_statement, statements)
+        rules = self.s3.get_bucket_lifecycle_configuration(Bucket=OUT_BUCKET)["Rules"]
+        self.assertIn("expire-old-results", [rule["ID"] for rule in rules])
+
+        _, entry = new_token("bob")
+        self.run_script("01_create_function.sh", DDN_TOKENS=entry)
+        self.assert_function(memory=128, tokens=entry)
+
+        # The buckets were not made by the scripts, so they stay.
+        cleanup = self.run_script("99_cleanup.sh")
+        self.assertIn(f"kept bucket {IN_BUCKET}", cleanup.stdout)
+        self.assertEqual(sorted(b["Name"] for b in self.s3.list_buckets()["Buckets"]), sorted([IN_BUCKET, OUT_BUCKET]))
+        self.assertEqual(self.iam.list_roles()["Roles"], [])
+        self.assertEqual(self.lam.list_functions()["Functions"], [])
+
+    def test_cleanup_keeps_buckets_that_hold_data_unless_told(self) -> None:
+        self.run_script("00_prereqs.sh")
+        self.s3.put_object(Bucket=OUT_BUCKET, Key="users/alice/result.png", Body=b"result")
+
+        kept = self.run_script("99_cleanup.sh", expect=1)
+        self.assertIn(f"kept bucket {OUT_BUCKET}: it still holds objects", kept.stderr)
+        self.assertEqual([b["Name"] for b in self.s3.list_buckets()["Buckets"]], [OUT_BUCKET])
+        self.assertEqual(self.iam.list_roles()["Roles"], [])
+
+        self.run_script("99_cleanup.sh", DDN_CLEANUP_EMPTY_BUCKETS="1")
+        self.assert_empty()
+
+    def test_mistakes_stop_a_script_before_it_changes_anything(self) -> None:
+        for script, settings, message in (
+            ("00_prereqs.sh", {"DDN_IN_BUCKET": "Uploads_Bucket"}, "DDN_IN_BUCKET=Uploads_Bucket is not an S3 bucket name"),
+            ("00_prereqs.sh", {"DDN_OUT_BUCKET": IN_BUCKET}, "must differ"),
+            ("01_create_function.sh", {"DDN_TOKENS": ""}, "DDN_TOKENS is empty"),
+            ("01_create_function.sh", {"DDN_TOKENS": "alice:1234"}, "DDN_TOKENS entry 1 is not user:sha256hex"),
+            ("01_create_function.sh", {"DDN_TOKENS": f"a:{'0' * 64},b:{'0' * 64}"}, "entry 2 repeats the hash of entry 1"),
+            ("01_create_function.sh", {"DDN_TOKENS": f"a:{'0' * 64}"}, f"role {ROLE} does not exist: run ./00_prereqs.sh first"),
+            ("01_create_function.sh", {"DDN_AUTH": "off"}, "DDN_AUTH must be token or none"),
+            ("01_create_function.sh", {"DDN_LAMBDA_MEMORY_MB": "64"}, "DDN_LAMBDA_MEMORY_MB must be a whole number from 128"),
+            ("01_create_function.sh", {"DDN_LOG_RETENTION_DAYS": "10"}, "not a retention CloudWatch Logs offers"),
+            ("02_update_function.sh", {"DDN_TOKENS": f"a:{'0' * 64}"}, f"function {FUNCTION} does not exist"),
+            ("00_prereqs.sh", {"AWS_REGION": ""}, "AWS_REGION is not set"),
+        ):
+            with self.subTest(script=script, **settings):
+                process = self.scripts.run(script, settings)
+                self.assertEqual(process.returncode, 1, describe(process))
+                self.assertIn(message, process.stderr)
+        self.assert_empty()
+
+
+if __name__ == "__main__":
+    unittest.main()
