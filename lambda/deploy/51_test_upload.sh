@@ -47,8 +47,8 @@ note "stored as $key in the input bucket"
 if [ "${DDN_TEST_SIMULATE_PROCESSING:-0}" = 1 ]; then
   require_aws
   step "simulating the processor: copying $key to $DDN_OUT_BUCKET"
-  started=$(python3 -c 'import time; print(time.monotonic())')
+  started=$(now_ms)
   aws s3 cp --only-show-errors "s3://$DDN_IN_BUCKET/$key" "s3://$DDN_OUT_BUCKET/$key"
-  note "copy: $(python3 -c 'import sys, time; print(round((time.monotonic() - float(sys.argv[1])) * 1000))' "$started") ms"
+  note "copy:    $(($(now_ms) - started)) ms"
 fi
 step "next: ./52_test_download.sh"

@@ -20,6 +20,7 @@ step "download $name through $API_URL"
 query="/presign?file=$(url_encode "$name")&mode=download"
 deadline=$((SECONDS + DDN_TEST_WAIT_SECONDS))
 waited=0
+started=$(now_ms)
 while true; do
   api_get "$query" "$WORK_DIR/presign.json"
   [ "$HTTP_STATUS" = 200 ] && break
@@ -34,6 +35,7 @@ while true; do
   waited=$((waited + 2))
 done
 presign_ms=$HTTP_MS
+wait_ms=$(($(now_ms) - started - presign_ms))
 size=$(json_get 'doc.get("size")' <"$WORK_DIR/presign.json")
 etag=$(json_get 'doc.get("etag")' <"$WORK_DIR/presign.json")
 presigned_request_config "$WORK_DIR/presign.json" "$WORK_DIR/get.curl"
@@ -74,6 +76,7 @@ print(digest.hexdigest())' "$part")
 fi
 mv -f "$part" "$target"
 
+[ "$waited" -eq 0 ] || note "waited:   $wait_ms ms for the result"
 note "presign:  $presign_ms ms"
 note "download: $get_ms ms"
 note "total:    $((presign_ms + get_ms)) ms"

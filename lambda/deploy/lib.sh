@@ -566,6 +566,9 @@ api_get() {
 
 seconds_to_ms() { awk -v s="$1" 'BEGIN { printf "%.0f", s * 1000 }'; }
 
+# Milliseconds on a monotonic clock.
+now_ms() { python3 -c 'import time; print(round(time.monotonic() * 1000))'; }
+
 # Explains an error answer of the API (file $1) and stops. Error messages never hold a URL or a
 # token, so they can be shown.
 api_failed() {

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
+mod deploy;
 mod system;
 
 const USAGE: &str = "\
@@ -108,6 +109,8 @@ fn test_all(root: &Path) -> Result<()> {
     let mut tests = cargo();
     tests.args(["test", "--workspace", "--locked"]);
     step(root, "cargo test", tests)?;
+
+    deploy::test(root)?;
 
     println!(
         "All checks passed in {:.0} s.",

@@ -9,12 +9,15 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, Result, bail};
 
 /// Debian packages the whole test suite needs: a private Secret Service for the keyring tests, and
-/// shellcheck for the deploy scripts.
+/// for the deploy scripts shellcheck, curl (the test scripts) and binutils (objdump, to check the
+/// glibc versions the Lambda binary needs).
 pub const TEST_PACKAGES: &[&str] = &[
     "dbus-daemon",
     "gnome-keyring",
     "libsecret-tools",
     "shellcheck",
+    "curl",
+    "binutils",
 ];
 
 /// Makes sure every package in `packages` is installed, installing the missing ones when it can.

@@ -195,7 +195,8 @@ def _certificates(folder: Path) -> tuple[Path, Path, Path]:
 class Emulator:
     """The moto server, in this process, on two free loopback ports sharing one state: `endpoint`
     over TLS (with a certificate from a private CA, `ca_bundle`), as AWS is reached, and
-    `plain_endpoint` over plain HTTP."""
+    `plain_endpoint` over plain HTTP. moto keeps its state per process, so every emulator of a
+    test run sees the same resources until `reset`."""
 
     def __init__(self) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
