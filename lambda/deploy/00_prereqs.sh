@@ -51,7 +51,7 @@ ensure_bucket() {
 
   tls_only_statement "$bucket" >"$WORK_DIR/statement.json"
   if aws_maybe NoSuchBucketPolicy s3api get-bucket-policy --bucket "$bucket" --query Policy --output text; then
-    printf '%s' "$AWS_OUT" >"$WORK_DIR/policy.json"
+    printf '%s' "$CLI_OUT" >"$WORK_DIR/policy.json"
   else
     : >"$WORK_DIR/policy.json"
   fi
@@ -61,7 +61,7 @@ ensure_bucket() {
 
   abort_multipart_rule >"$WORK_DIR/rule.json"
   if aws_maybe NoSuchLifecycleConfiguration s3api get-bucket-lifecycle-configuration --bucket "$bucket" --output json; then
-    printf '%s' "$AWS_OUT" | python3 -c 'import json, sys; print(json.dumps({"Rules": json.load(sys.stdin).get("Rules", [])}))' >"$WORK_DIR/lifecycle.json"
+    printf '%s' "$CLI_OUT" | python3 -c 'import json, sys; print(json.dumps({"Rules": json.load(sys.stdin).get("Rules", [])}))' >"$WORK_DIR/lifecycle.json"
   else
     : >"$WORK_DIR/lifecycle.json"
   fi

@@ -28,7 +28,7 @@ step "upload $name ($size bytes) through $API_URL"
 api_get "/presign?file=$(url_encode "$name")&mode=upload&size=$size&md5=$(url_encode "$md5")" "$WORK_DIR/presign.json"
 [ "$HTTP_STATUS" = 200 ] || api_failed "$WORK_DIR/presign.json"
 presign_ms=$HTTP_MS
-key=$(json_get 'doc["key"]' <"$WORK_DIR/presign.json")
+key=$(json_get key <"$WORK_DIR/presign.json")
 presigned_request_config "$WORK_DIR/presign.json" "$WORK_DIR/put.curl"
 
 result=$(curl -sS --config "$WORK_DIR/put.curl" --connect-timeout 10 --speed-limit 1 --speed-time 60 \

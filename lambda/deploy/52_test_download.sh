@@ -24,7 +24,7 @@ started=$(now_ms)
 while true; do
   api_get "$query" "$WORK_DIR/presign.json"
   [ "$HTTP_STATUS" = 200 ] && break
-  code=$(json_get 'doc["error"]["code"]' <"$WORK_DIR/presign.json" 2>/dev/null || true)
+  code=$(json_get error.code <"$WORK_DIR/presign.json" 2>/dev/null || true)
   if [ "$HTTP_STATUS" != 404 ] || [ "$code" != not_ready ]; then
     api_failed "$WORK_DIR/presign.json"
   fi
@@ -36,8 +36,8 @@ while true; do
 done
 presign_ms=$HTTP_MS
 wait_ms=$(($(now_ms) - started - presign_ms))
-size=$(json_get 'doc.get("size")' <"$WORK_DIR/presign.json")
-etag=$(json_get 'doc.get("etag")' <"$WORK_DIR/presign.json")
+size=$(json_get size <"$WORK_DIR/presign.json")
+etag=$(json_get etag <"$WORK_DIR/presign.json")
 presigned_request_config "$WORK_DIR/presign.json" "$WORK_DIR/get.curl"
 
 part="$target.part"

@@ -65,7 +65,7 @@ for bucket in "$DDN_IN_BUCKET" "$DDN_OUT_BUCKET"; do
   tag=
   if aws_maybe NoSuchTagSet s3api get-bucket-tagging --bucket "$bucket" \
     --query "TagSet[?Key=='$DDN_TAG_KEY'].Value | [0]" --output text; then
-    tag=$AWS_OUT
+    tag=$CLI_OUT
   fi
   if [ "$tag" != "$DDN_TAG_VALUE" ]; then
     note "kept bucket $bucket: 00_prereqs.sh did not create it (no tag $DDN_TAG_KEY=$DDN_TAG_VALUE)"

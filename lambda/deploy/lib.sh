@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# Variables set here are read by the scripts that source this file.
-# shellcheck disable=SC2034
-# Shared by the numbered deploy scripts: settings, checks, AWS CLI helpers and the policy documents.
+# Shared by the numbered deploy scripts: settings, checks, AWS CLI helpers, the policy documents,
+# the build, and the calls a client makes.
 #
 # Settings come from the environment, then from the .env file (DDN_ENV_FILE, default: .env beside
 # this file); a variable already set in the environment wins over the file. Nothing here prints a
 # token, a token hash or a presigned URL.
+#
+# Variables set here are read by the scripts that source this file.
+# shellcheck disable=SC2034
 
 if [ -z "${BASH_VERSINFO[0]:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
   echo "error: these scripts need bash 4 or newer (on macOS: brew install bash)" >&2
@@ -22,7 +24,7 @@ DDN_TAG_VALUE=ddn-transfer
 ROLE_POLICY_NAME=ddn-presign-access
 BUCKET_TLS_SID=DenyInsecureTransport
 LIFECYCLE_RULE_ID=ddn-abort-incomplete-multipart-uploads
-# The routes the HTTP API sends to the function, and the statement id of each route's permission.
+# The routes the HTTP API sends to the function.
 API_ROUTES=("GET /presign" "GET /results")
 # The HTTP API's stage that serves the API's root address; its name really is "$default".
 # shellcheck disable=SC2016
@@ -194,17 +196,17 @@ check_number() {
 }
 
 # Runs an AWS CLI command whose failure with one of the error codes in $1 (an extended regular
-# expression) means "not there". Leaves the command's output in AWS_OUT and returns 0 on success,
+# expression) means "not there". Leaves the command's output in CLI_OUT and returns 0 on success,
 # returns 1 for "not there", and stops the script with the CLI's message for any other failure.
-AWS_OUT=
+CLI_OUT=
 aws_maybe() {
   local codes=$1
   shift
   if aws "$@" >"$WORK_DIR/aws.out" 2>"$WORK_DIR/aws.err"; then
-    AWS_OUT=$(cat "$WORK_DIR/aws.out")
+    CLI_OUT=$(cat "$WORK_DIR/aws.out")
     return 0
   fi
-  AWS_OUT=
+  CLI_OUT=
   if grep -Eq "$codes" "$WORK_DIR/aws.err"; then
     return 1
   fi
@@ -212,9 +214,15 @@ aws_maybe() {
   die "aws $1 $2 failed"
 }
 
-# Prints a JSON document's value at a Python expression over `doc` (stdin).
+# Prints the value at a dotted path (error.code) of the JSON document on standard input; nothing
+# when there is no such value. Fails when the input is not JSON.
 json_get() {
-  python3 -c 'import json, sys; doc = json.load(sys.stdin); value = eval(sys.argv[1], {"doc": doc}); print("" if value is None else value)' "$1"
+  python3 -c '
+import json, sys
+value = json.load(sys.stdin)
+for key in sys.argv[1].split("."):
+    value = value.get(key) if isinstance(value, dict) else None
+print("" if value is None else value)' "$1"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -237,8 +245,8 @@ trust_policy() {
 EOF
 }
 
-# What the function may do. Presigned URLs carry the role's permissions, so this is also exactly
-# what a client holding a URL can do: put into users/* of the input bucket (PutObject also covers
+# What the function may do. A presigned URL acts with the role's permissions, so this also bounds
+# what any URL the function hands out can do: put into users/* of the input bucket (PutObject also covers
 # creating, uploading parts of and completing a multipart upload), abort or list the parts of its
 # multipart uploads there, and read users/* of the output bucket. ListBucket on the output bucket
 # makes a missing result a 404 (not a 403) for HeadObject and serves /results. Its condition uses
@@ -353,7 +361,7 @@ cargo_target_dir() {
     printf '%s\n' "$CARGO_TARGET_DIR"
   else
     "${CARGO:-cargo}" metadata --no-deps --format-version 1 --manifest-path "$REPO_ROOT/Cargo.toml" |
-      json_get 'doc["target_directory"]'
+      json_get target_directory
   fi
 }
 
@@ -389,14 +397,13 @@ build_package() {
   # A fixed date and mode make the archive depend on the binary alone, so deploying an unchanged
   # build changes nothing (same CodeSha256).
   python3 - "$binary" "$PACKAGE_ZIP" <<'PY'
-import sys, zipfile
+import os, sys, zipfile
 binary, archive = sys.argv[1:3]
 info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
 info.external_attr = 0o100755 << 16
 info.compress_type = zipfile.ZIP_DEFLATED
 with open(binary, "rb") as f, zipfile.ZipFile(archive + ".tmp", "w") as z:
     z.writestr(info, f.read())
-import os
 os.replace(archive + ".tmp", archive)
 PY
   note "package: $PACKAGE_ZIP ($(wc -c <"$PACKAGE_ZIP" | tr -d ' ') bytes)"
@@ -487,7 +494,7 @@ deploy_function() {
     --memory-size "$DDN_LAMBDA_MEMORY_MB" --timeout "$DDN_LAMBDA_TIMEOUT_SECONDS"
     --environment "file://$WORK_DIR/environment.json")
   if function_exists; then
-    FUNCTION_ARN=$AWS_OUT
+    FUNCTION_ARN=$CLI_OUT
     wait_function_updated
     local deployed
     deployed=$(aws lambda get-function-configuration --function-name "$DDN_LAMBDA_FUNC_NAME" \
@@ -517,7 +524,7 @@ deploy_function() {
         --architectures "$DDN_LAMBDA_ARCH" --zip-file "fileb://$PACKAGE_ZIP" \
         --description "DDN presign function: S3 presigned URLs for authenticated callers" \
         --tags "$DDN_TAG_KEY=$DDN_TAG_VALUE" --query FunctionArn --output text; then
-        FUNCTION_ARN=$AWS_OUT
+        FUNCTION_ARN=$CLI_OUT
         break
       fi
       [ "$attempt" -lt 12 ] || die "Lambda still cannot assume $ROLE_ARN after a minute: run ./00_prereqs.sh and check the role's trust policy"
@@ -572,9 +579,15 @@ now_ms() { python3 -c 'import time; print(round(time.monotonic() * 1000))'; }
 # Explains an error answer of the API (file $1) and stops. Error messages never hold a URL or a
 # token, so they can be shown.
 api_failed() {
-  local what
-  what=$(json_get '"%s: %s" % (doc["error"]["code"], doc["error"]["message"])' <"$1" 2>/dev/null) ||
+  local what code gateway
+  if code=$(json_get error.code <"$1" 2>/dev/null) && [ -n "$code" ]; then
+    what="$code: $(json_get error.message <"$1")"
+  elif gateway=$(json_get message <"$1" 2>/dev/null) && [ -n "$gateway" ]; then
+    # API Gateway's own answers (no such route, throttled, the function failed).
+    what="API Gateway: $gateway"
+  else
     what="an answer that is not the API's JSON"
+  fi
   case "$HTTP_STATUS" in
     401) die "the API refused the token (401 $what): set DDN_API_TOKEN to a token whose hash is in DDN_TOKENS" ;;
     000) die "no answer from the API at $API_URL" ;;

@@ -69,7 +69,8 @@ def assert_least_privilege(
                     test.assertEqual(resource, f"arn:aws:s3:::{out_bucket}/users/*")
                 else:  # s3:ListBucket: the output bucket, listings under users/ only.
                     test.assertEqual(resource, f"arn:aws:s3:::{out_bucket}")
-                    (operator, condition), = statement["Condition"].items()
+                    test.assertIn("Condition", statement, "listing is limited to users/")
+                    ((operator, condition),) = statement["Condition"].items()
                     test.assertIn(operator, ("StringLike", "StringLikeIfExists"))
                     test.assertEqual(condition, {"s3:prefix": ["users/*"]})
     test.assertEqual(granted, ALLOWED_ACTIONS, "the function needs every one of these")
