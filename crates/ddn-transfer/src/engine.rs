@@ -19,10 +19,11 @@ use md5::{Digest, Md5};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, IF_MATCH, RANGE};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
-use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiClient;
+use crate::chunk_reader::read_chunks;
+use crate::chunk_writer::{BATCH_BYTES, ChunkWriter};
 use crate::error::TransferError;
 use crate::names::{child_path, local_file_name, numbered_candidates};
 use crate::progress::{Clock, Progress, ProgressMeter, SystemClock};
@@ -32,8 +33,9 @@ use crate::retry::RetryPolicy;
 /// length-checked, so a big upload never reads the file twice.
 pub const DEFAULT_MD5_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// Bytes read from disk per chunk. Small reads (4 KiB is the usual default) cap throughput.
-pub const READ_BUFFER_BYTES: usize = 256 * 1024;
+/// Bytes read from disk per chunk of an upload. Small reads (4 KiB is the usual default) cap
+/// throughput.
+pub const READ_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// Bytes gathered before one write to disk during a download.
 pub const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
@@ -234,10 +236,12 @@ impl Engine {
     ) -> Result<(), TransferError> {
         let file = tokio::fs::File::open(path)
             .await
-            .map_err(|e| TransferError::io("read", path, e))?;
+            .map_err(|e| TransferError::io("read", path, e))?
+            .into_std()
+            .await;
         let sent = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&sent);
-        let stream = ReaderStream::with_capacity(file, READ_BUFFER_BYTES).inspect(move |chunk| {
+        let stream = read_chunks(file, READ_BUFFER_BYTES).inspect(move |chunk| {
             if let Ok(chunk) = chunk {
                 counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
@@ -555,29 +559,55 @@ impl Engine {
             _ => return Err(storage_error(status, response).await),
         }
         let base = if status == 206 { offset } else { 0 };
-        let part_path = part.path.clone();
-        // Network chunks are small; gathering them into large writes saves a trip to the
-        // blocking pool per chunk. The writer is flushed below whatever happens, so the part file
-        // always holds exactly the bytes hashed and counted.
-        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, part.file()?);
+        // Writing and hashing happen on a thread of their own, gathered into large writes, so
+        // this task only moves chunks from the socket to the writer's queue.
+        let writer = ChunkWriter::start(
+            part.take_file()?,
+            std::mem::take(hasher),
+            WRITE_BUFFER_BYTES,
+            part.path.clone(),
+        )
+        .await;
         let mut body = response.bytes_stream();
         let copy = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| TransferError::from_http(&e))?;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| TransferError::io("write", &part_path, e))?;
-                hasher.update(&chunk);
-                moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            let mut batch = Vec::new();
+            let mut batched = 0;
+            loop {
+                // `Some` once the body has ended, well or badly.
+                let end = match body.next().await {
+                    Some(Ok(chunk)) => {
+                        // Counted on arrival, so progress and stall detection see every byte;
+                        // the part file's length, not this count, is where a retry resumes.
+                        moved.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        batched += chunk.len();
+                        batch.push(chunk);
+                        None
+                    }
+                    Some(Err(error)) => Some(Err(TransferError::from_http(&error))),
+                    None => Some(Ok(())),
+                };
+                if (end.is_some() || batched >= BATCH_BYTES) && !batch.is_empty() {
+                    batched = 0;
+                    if !writer.send(std::mem::take(&mut batch)).await {
+                        // The writer failed; its error is reported below.
+                        return Ok(());
+                    }
+                }
+                if let Some(end) = end {
+                    return end;
+                }
             }
-            Ok::<_, TransferError>(())
         };
         meter.set(base, self.clock.now());
         // `watch` counts from the meter's value when it starts: the bytes already on disk.
         let copied = self.watch(copy, &moved, meter, cancel, events).await;
-        let flushed = file.flush().await;
+        // Whatever stopped the copy, the part file then holds exactly the bytes hashed and
+        // counted, so a retry can resume from its length.
+        let (file, state, written) = writer.finish().await?;
+        part.file = Some(file);
+        *hasher = state;
+        written?;
         copied??;
-        flushed.map_err(|e| TransferError::io("write", &part_path, e))?;
         let received = base + moved.load(Ordering::Relaxed);
         // The ticker samples every 100 ms; the final count must not wait for it.
         meter.set(received, self.clock.now());
@@ -592,6 +622,17 @@ struct PartFile {
 }
 
 impl PartFile {
+    /// Takes the open file out, for a writer that gives it back.
+    fn take_file(&mut self) -> Result<tokio::fs::File, TransferError> {
+        self.file.take().ok_or_else(|| {
+            TransferError::io(
+                "write",
+                &self.path,
+                std::io::Error::other("the file is closed"),
+            )
+        })
+    }
+
     fn file(&mut self) -> Result<&mut tokio::fs::File, TransferError> {
         let path = self.path.clone();
         self.file.as_mut().ok_or_else(|| {

@@ -7,6 +7,8 @@
 //! through [`engine::EventSink`] and typed [`error::TransferError`]s.
 
 pub mod api;
+mod chunk_reader;
+mod chunk_writer;
 pub mod engine;
 pub mod error;
 pub mod names;
