@@ -64,7 +64,7 @@ fn main() {
         let mut ratios_up = Vec::new();
         let mut ratios_down = Vec::new();
         for round in 1..=if index == 0 { rounds } else { 1 } {
-            let ddn_first = round % 2 == 1;
+            let ddn_first = !round.is_multiple_of(2);
             let mut tools: Vec<Tool> = if index == 0 {
                 vec![Tool::Ddn, Tool::Curl]
             } else {
@@ -324,7 +324,7 @@ fn list(values: &[f64]) -> String {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    if values.len() % 2 == 0 {
+    if values.len().is_multiple_of(2) {
         f64::midpoint(values[mid - 1], values[mid])
     } else {
         values[mid]
