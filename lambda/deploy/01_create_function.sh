@@ -46,6 +46,22 @@ print(json.dumps({"DestinationArn": sys.argv[1], "Format": json.dumps(fields, se
 PY
 }
 
+# The source ARN the function's permission statement $1 allows, or nothing when there is none.
+permission_source() {
+  aws_maybe ResourceNotFoundException lambda get-policy --function-name "$DDN_LAMBDA_FUNC_NAME" \
+    --query Policy --output text || return 0
+  printf '%s' "$CLI_OUT" | python3 -c '
+import json, sys
+for statement in json.load(sys.stdin).get("Statement", []):
+    if statement.get("Sid") == sys.argv[1]:
+        print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "?"))' "$1"
+}
+
+add_permission() {
+  aws lambda add-permission --function-name "$DDN_LAMBDA_FUNC_NAME" --statement-id "$1" \
+    --action lambda:InvokeFunction --principal apigateway.amazonaws.com --source-arn "$2" >/dev/null
+}
+
 ensure_api() {
   find_api
   if [ -z "$API_ID" ]; then
@@ -82,16 +98,20 @@ ensure_api() {
       aws apigatewayv2 update-route --api-id "$API_ID" --route-id "$route_id" \
         --target "integrations/$integration" >/dev/null
     fi
-    # Each route may invoke the function, and nothing else of any API may.
+    # Each route may invoke the function, and nothing else of any API may. A statement that is
+    # already right is left alone, so running this again never leaves a route without permission.
     method=${route%% *}
     path=${route#* }
     statement="ddn-api-$method-${path#/}"
-    aws_maybe ResourceNotFoundException lambda remove-permission \
-      --function-name "$DDN_LAMBDA_FUNC_NAME" --statement-id "$statement" || true
-    aws lambda add-permission --function-name "$DDN_LAMBDA_FUNC_NAME" \
-      --statement-id "$statement" --action lambda:InvokeFunction \
-      --principal apigateway.amazonaws.com \
-      --source-arn "arn:aws:execute-api:$AWS_REGION:$ACCOUNT_ID:$API_ID/*/$method$path" >/dev/null
+    source="arn:aws:execute-api:$AWS_REGION:$ACCOUNT_ID:$API_ID/*/$method$path"
+    case "$(permission_source "$statement")" in
+      "$source") ;;
+      "") add_permission "$statement" "$source" ;;
+      *)
+        aws lambda remove-permission --function-name "$DDN_LAMBDA_FUNC_NAME" --statement-id "$statement"
+        add_permission "$statement" "$source"
+        ;;
+    esac
     note "route $route -> $DDN_LAMBDA_FUNC_NAME"
   done
 

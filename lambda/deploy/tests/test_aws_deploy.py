@@ -219,8 +219,14 @@ class Deployment(unittest.TestCase):
 
         # Again, with other settings: everything is updated in place, nothing is duplicated.
         self.run_script("00_prereqs.sh")
+        calls_before = len(self.scripts.argv().splitlines())
         again = self.run_script("01_create_function.sh", DDN_TOKENS=entry, DDN_API_THROTTLE_RATE="20", DDN_API_THROTTLE_BURST="40")
         self.assertIn("code unchanged", again.stdout)
+        calls = "\n".join(self.scripts.argv().splitlines()[calls_before:])
+        # What is already right is left alone: no new code, no gap in the invoke permissions.
+        for untouched in ("update-function-code", "remove-permission", "add-permission", "create-function", "create-api", "create-integration", "create-route", "create-stage"):
+            self.assertNotIn(untouched, calls)
+        self.assertIn("update-stage", calls)
         self.assertEqual(self.assert_function(memory=128, tokens=entry), function_arn)
         self.assertEqual(self.assert_api(function_arn, rate=20.0, burst=40), endpoint)
         self.assert_buckets_secured()
