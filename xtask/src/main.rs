@@ -140,5 +140,16 @@ fn bench(root: &Path) -> Result<()> {
         "--bench",
         "cold_start",
     ]);
-    step(root, "cold start", cold)
+    step(root, "cold start", cold)?;
+
+    let mut transfer = cargo();
+    transfer.args([
+        "bench",
+        "--locked",
+        "-p",
+        "ddn-cli",
+        "--bench",
+        "transfer",
+    ]);
+    step(root, "transfer throughput and memory, against curl", transfer)
 }
