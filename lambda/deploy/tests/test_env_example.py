@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import unittest
 
-from support import DEPLOY_DIR, REPO_ROOT
+from support import DEPLOY_DIR, REPO_ROOT, tool_path
 
 # Names the scripts use that are not settings: constants of lib.sh.
 NOT_SETTINGS = {"DDN_TAG_KEY", "DDN_TAG_VALUE"}
@@ -34,6 +35,17 @@ class EnvExample(unittest.TestCase):
         wanted = read_by_scripts() | read_by_function()
         self.assertGreater(len(wanted), 25, "the name patterns still find the settings")
         self.assertEqual(wanted - assigned - commented, set())
+
+    def test_a_copy_of_the_example_is_valid_as_it_is(self) -> None:
+        loaded = subprocess.run(
+            ["bash", "-c", 'source "$1"; load_settings; echo "$DDN_IN_BUCKET $DDN_LAMBDA_MEMORY_MB $DDN_API_URL."', "bash", str(DEPLOY_DIR / "lib.sh")],
+            env={"PATH": tool_path(), "DDN_ENV_FILE": str(DEPLOY_DIR / ".env.example")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(loaded.returncode, 0, loaded.stderr)
+        self.assertEqual(loaded.stdout, "ddn-in-bucket 128 .\n")
 
     def test_the_old_scripts_names_are_kept(self) -> None:
         example = (DEPLOY_DIR / ".env.example").read_text()
