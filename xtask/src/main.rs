@@ -143,13 +143,10 @@ fn bench(root: &Path) -> Result<()> {
     step(root, "cold start", cold)?;
 
     let mut transfer = cargo();
-    transfer.args([
-        "bench",
-        "--locked",
-        "-p",
-        "ddn-cli",
-        "--bench",
-        "transfer",
-    ]);
-    step(root, "transfer throughput and memory, against curl", transfer)
+    transfer.args(["bench", "--locked", "-p", "ddn-cli", "--bench", "transfer"]);
+    step(
+        root,
+        "transfer throughput and memory, against curl",
+        transfer,
+    )
 }
