@@ -106,6 +106,8 @@ fn test_all(root: &Path) -> Result<()> {
     ]);
     step(root, "cargo clippy -D warnings", clippy)?;
 
+    step(root, "UI logic (node --test)", ui_tests(root)?)?;
+
     let mut tests = cargo();
     tests.args(["test", "--workspace", "--locked"]);
     step(root, "cargo test", tests)?;
@@ -117,6 +119,30 @@ fn test_all(root: &Path) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Node's own test runner on the interface's logic (`ui/tests/*.test.js`), no browser involved.
+/// The files are listed here because Node versions differ in how they read a folder argument.
+fn ui_tests(root: &Path) -> Result<Command> {
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !node_ok {
+        bail!("Node.js 18 or newer is needed for the UI tests: install it, then run again");
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("ui/tests"))
+        .context("reading ui/tests")?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.to_string_lossy().ends_with(".test.js"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no UI tests found in ui/tests");
+    }
+    let mut command = Command::new("node");
+    command.arg("--test").args(files);
+    Ok(command)
 }
 
 fn bench(root: &Path) -> Result<()> {

@@ -1,0 +1,180 @@
+// The transfer list as data: rows and the events that move them from status to status. Pure
+// functions only, so the list's behaviour is tested without a window, and the view just draws
+// whatever state these functions return.
+//
+// A file's journey: waiting → uploading → processing (the service works on it; the app waits for
+// the result) → downloading → ready. Any active status can end in failed or cancelled; a failed
+// or cancelled row can be retried, which puts it back to waiting.
+
+/** The statuses a row can have. */
+export const Status = Object.freeze({
+  Waiting: "waiting",
+  Uploading: "uploading",
+  Processing: "processing",
+  Downloading: "downloading",
+  Ready: "ready",
+  Failed: "failed",
+  Cancelled: "cancelled",
+});
+
+const ACTIVE = new Set([Status.Waiting, Status.Uploading, Status.Processing, Status.Downloading]);
+const MOVING = new Set([Status.Uploading, Status.Downloading]);
+
+/**
+ * @typedef {object} Row
+ * @property {string} id
+ * @property {string} name the file's name, as shown
+ * @property {number} size bytes
+ * @property {string} status one of {@link Status}
+ * @property {number} transferred bytes moved in the current phase
+ * @property {number} total bytes of the current phase
+ * @property {number | null} bytesPerSecond
+ * @property {number | null} etaSeconds
+ * @property {{ kind: string, message: string } | null} error why it failed
+ * @property {{ reason: string, delaySeconds: number } | null} retrying a pending automatic retry
+ * @property {string | null} resultPath where the result was saved, once ready
+ */
+
+/** @typedef {{ order: string[], rows: Record<string, Row> }} TransferList */
+
+/** An empty list. @returns {TransferList} */
+export function emptyList() {
+  return { order: [], rows: {} };
+}
+
+/**
+ * Applies one event from the app to the list and returns the new list; the old one is left as
+ * it was. Events for unknown rows, and events that make no sense in a row's status (progress
+ * after it was cancelled, say, which can arrive late), are ignored.
+ * @param {TransferList} list
+ * @param {{ type: string, id: string, [key: string]: any }} event
+ * @returns {TransferList}
+ */
+export function applyEvent(list, event) {
+  if (event.type === "added") {
+    if (list.rows[event.id]) return list;
+    /** @type {Row} */
+    const row = {
+      id: event.id,
+      name: event.name,
+      size: event.size ?? 0,
+      status: event.status ?? Status.Waiting,
+      transferred: 0,
+      total: event.size ?? 0,
+      bytesPerSecond: null,
+      etaSeconds: null,
+      error: event.error ?? null,
+      retrying: null,
+      resultPath: event.resultPath ?? null,
+    };
+    return { order: [...list.order, event.id], rows: { ...list.rows, [event.id]: row } };
+  }
+  if (event.type === "removed") {
+    if (!list.rows[event.id]) return list;
+    const rows = { ...list.rows };
+    delete rows[event.id];
+    return { order: list.order.filter((id) => id !== event.id), rows };
+  }
+  const row = list.rows[event.id];
+  if (!row) return list;
+  const next = nextRow(row, event);
+  if (next === row) return list;
+  return { order: list.order, rows: { ...list.rows, [event.id]: next } };
+}
+
+/**
+ * @param {Row} row
+ * @param {{ type: string, [key: string]: any }} event
+ * @returns {Row}
+ */
+function nextRow(row, event) {
+  switch (event.type) {
+    case "uploading":
+    case "downloading": {
+      if (!ACTIVE.has(row.status)) return row;
+      const status = event.type === "uploading" ? Status.Uploading : Status.Downloading;
+      return {
+        ...row,
+        status,
+        transferred: 0,
+        total: event.total ?? row.size,
+        bytesPerSecond: null,
+        etaSeconds: null,
+        retrying: null,
+      };
+    }
+    case "progress": {
+      if (!MOVING.has(row.status)) return row;
+      return {
+        ...row,
+        transferred: event.transferred,
+        total: event.total,
+        bytesPerSecond: event.bytesPerSecond ?? null,
+        etaSeconds: event.etaSeconds ?? null,
+        retrying: null,
+      };
+    }
+    case "processing":
+      if (!ACTIVE.has(row.status)) return row;
+      return { ...row, status: Status.Processing, bytesPerSecond: null, etaSeconds: null, retrying: null };
+    case "retrying":
+      if (!ACTIVE.has(row.status)) return row;
+      return { ...row, retrying: { reason: event.reason, delaySeconds: event.delaySeconds } };
+    case "ready":
+      if (!ACTIVE.has(row.status)) return row;
+      return {
+        ...row,
+        status: Status.Ready,
+        transferred: row.total,
+        bytesPerSecond: null,
+        etaSeconds: null,
+        retrying: null,
+        resultPath: event.resultPath ?? null,
+      };
+    case "failed":
+      if (!ACTIVE.has(row.status)) return row;
+      return { ...row, status: Status.Failed, error: event.error, retrying: null, bytesPerSecond: null, etaSeconds: null };
+    case "cancelled":
+      if (!ACTIVE.has(row.status)) return row;
+      return { ...row, status: Status.Cancelled, retrying: null, bytesPerSecond: null, etaSeconds: null };
+    case "retried":
+      if (row.status !== Status.Failed && row.status !== Status.Cancelled) return row;
+      return { ...row, status: Status.Waiting, error: null, transferred: 0, total: row.size };
+    default:
+      return row;
+  }
+}
+
+/**
+ * What the user can do with a row now.
+ * @param {Row} row
+ */
+export function actionsFor(row) {
+  return {
+    cancel: ACTIVE.has(row.status),
+    retry: row.status === Status.Failed || row.status === Status.Cancelled,
+    open: row.status === Status.Ready && row.resultPath != null,
+    remove: !ACTIVE.has(row.status),
+  };
+}
+
+/**
+ * The figures at the top of the list.
+ * @param {TransferList} list
+ */
+export function totals(list) {
+  let ready = 0;
+  let failed = 0;
+  let active = 0;
+  let bytesPerSecond = 0;
+  let bytes = 0;
+  for (const id of list.order) {
+    const row = list.rows[id];
+    bytes += row.size;
+    if (row.status === Status.Ready) ready += 1;
+    else if (row.status === Status.Failed) failed += 1;
+    else if (ACTIVE.has(row.status)) active += 1;
+    if (MOVING.has(row.status)) bytesPerSecond += row.bytesPerSecond ?? 0;
+  }
+  return { count: list.order.length, ready, failed, active, bytes, bytesPerSecond };
+}

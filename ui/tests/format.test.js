@@ -1,0 +1,62 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { formatBytes, formatDuration, formatSpeed, percent } from "../src/format.js";
+import { translator } from "../src/i18n.js";
+
+test("sizes use decimal units and at most three significant digits", () => {
+  const cases = [
+    [0, "0 B"],
+    [1, "1 B"],
+    [999, "999 B"],
+    [1000, "1 kB"],
+    [1536, "1.54 kB"],
+    [12_345_678, "12.3 MB"],
+    [999_950, "1 MB"],
+    [1_073_741_824, "1.07 GB"],
+    [5 * 1000 ** 4, "5 TB"],
+  ];
+  for (const [bytes, expected] of cases) {
+    assert.equal(formatBytes(bytes, "en"), expected, `${bytes}`);
+  }
+});
+
+test("sizes follow the locale's number format and refuse nonsense", () => {
+  assert.equal(formatBytes(1_234_567, "de"), "1,23 MB");
+  assert.equal(formatBytes(-1), "–");
+  assert.equal(formatBytes(Number.NaN), "–");
+});
+
+test("speeds are sizes per second, unknown until there is one", () => {
+  assert.equal(formatSpeed(2_500_000, "en"), "2.5 MB/s");
+  for (const unknown of [null, undefined, 0, -5, Number.POSITIVE_INFINITY]) {
+    assert.equal(formatSpeed(unknown, "en"), "–");
+  }
+});
+
+test("time left shows the two largest units, in each language", () => {
+  const en = translator("en");
+  const ko = translator("ko");
+  const cases = [
+    [0, "0 s", "0초"],
+    [0.2, "1 s", "1초"],
+    [45, "45 s", "45초"],
+    [60, "1 min", "1분"],
+    [125, "2 min 5 s", "2분 5초"],
+    [3600, "1 h", "1시간"],
+    [3 * 3600 + 4 * 60 + 59, "3 h 4 min", "3시간 4분"],
+  ];
+  for (const [seconds, english, korean] of cases) {
+    assert.equal(formatDuration(seconds, en), english, `${seconds}`);
+    assert.equal(formatDuration(seconds, ko), korean, `${seconds}`);
+  }
+  assert.equal(formatDuration(null, en), "–");
+});
+
+test("progress bars stay between 0 and 100", () => {
+  assert.equal(percent(0, 100), 0);
+  assert.equal(percent(50, 200), 25);
+  assert.equal(percent(199, 200), 99);
+  assert.equal(percent(300, 200), 100);
+  assert.equal(percent(0, 0), 0);
+});

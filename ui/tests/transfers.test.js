@@ -1,0 +1,125 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { Status, actionsFor, applyEvent, emptyList, totals } from "../src/transfers.js";
+
+/** Applies events in order from an empty list. */
+function run(...events) {
+  return events.reduce(applyEvent, emptyList());
+}
+
+const added = (id, size = 1000) => ({ type: "added", id, name: `${id}.png`, size });
+
+test("a file goes from waiting to ready through every phase", () => {
+  const steps = [
+    [added("a"), Status.Waiting],
+    [{ type: "uploading", id: "a", total: 1000 }, Status.Uploading],
+    [{ type: "progress", id: "a", transferred: 400, total: 1000, bytesPerSecond: 200, etaSeconds: 3 }, Status.Uploading],
+    [{ type: "processing", id: "a" }, Status.Processing],
+    [{ type: "downloading", id: "a", total: 900 }, Status.Downloading],
+    [{ type: "progress", id: "a", transferred: 900, total: 900, bytesPerSecond: 900, etaSeconds: 0 }, Status.Downloading],
+    [{ type: "ready", id: "a", resultPath: "/results/a.png" }, Status.Ready],
+  ];
+  let list = emptyList();
+  for (const [event, status] of steps) {
+    list = applyEvent(list, event);
+    assert.equal(list.rows.a.status, status, JSON.stringify(event));
+  }
+  assert.equal(list.rows.a.resultPath, "/results/a.png");
+  assert.deepEqual(actionsFor(list.rows.a), { cancel: false, retry: false, open: true, remove: true });
+});
+
+test("progress is cumulative per phase and a new phase starts from zero", () => {
+  let list = run(added("a"), { type: "uploading", id: "a", total: 1000 });
+  list = applyEvent(list, { type: "progress", id: "a", transferred: 700, total: 1000, bytesPerSecond: 10, etaSeconds: 30 });
+  assert.equal(list.rows.a.transferred, 700);
+  list = applyEvent(list, { type: "processing", id: "a" });
+  list = applyEvent(list, { type: "downloading", id: "a", total: 500 });
+  assert.equal(list.rows.a.transferred, 0);
+  assert.equal(list.rows.a.total, 500);
+  assert.equal(list.rows.a.bytesPerSecond, null);
+});
+
+test("late events never revive a finished row", () => {
+  const cancelled = run(added("a"), { type: "uploading", id: "a" }, { type: "cancelled", id: "a" });
+  for (const late of [
+    { type: "progress", id: "a", transferred: 10, total: 1000 },
+    { type: "processing", id: "a" },
+    { type: "ready", id: "a", resultPath: "/x" },
+    { type: "failed", id: "a", error: { kind: "connection", message: "" } },
+  ]) {
+    const after = applyEvent(cancelled, late);
+    assert.equal(after, cancelled, `${late.type} changed a cancelled row`);
+  }
+  const waiting = run(added("b"));
+  assert.equal(applyEvent(waiting, { type: "progress", id: "b", transferred: 5, total: 10 }), waiting);
+});
+
+test("a failure keeps its reason until retried, then the row waits again", () => {
+  const error = { kind: "connection", message: "The connection dropped." };
+  let list = run(added("a"), { type: "uploading", id: "a" }, { type: "failed", id: "a", error });
+  assert.equal(list.rows.a.status, Status.Failed);
+  assert.deepEqual(list.rows.a.error, error);
+  assert.deepEqual(actionsFor(list.rows.a), { cancel: false, retry: true, open: false, remove: true });
+  list = applyEvent(list, { type: "retried", id: "a" });
+  assert.equal(list.rows.a.status, Status.Waiting);
+  assert.equal(list.rows.a.error, null);
+  assert.deepEqual(actionsFor(list.rows.a), { cancel: true, retry: false, open: false, remove: false });
+});
+
+test("an automatic retry is shown until bytes move again", () => {
+  let list = run(added("a"), { type: "downloading", id: "a" });
+  list = applyEvent(list, { type: "retrying", id: "a", reason: "The connection dropped.", delaySeconds: 5 });
+  assert.deepEqual(list.rows.a.retrying, { reason: "The connection dropped.", delaySeconds: 5 });
+  list = applyEvent(list, { type: "progress", id: "a", transferred: 1, total: 1000 });
+  assert.equal(list.rows.a.retrying, null);
+});
+
+test("events leave the previous list untouched", () => {
+  const before = run(added("a"));
+  const snapshot = structuredClone(before);
+  applyEvent(before, { type: "uploading", id: "a" });
+  applyEvent(before, { type: "removed", id: "a" });
+  assert.deepEqual(before, snapshot);
+});
+
+test("rows keep their order; duplicates and unknown ids are ignored; removal works", () => {
+  let list = run(added("a"), added("b"), added("c"), added("b"));
+  assert.deepEqual(list.order, ["a", "b", "c"]);
+  assert.equal(applyEvent(list, { type: "ready", id: "zzz" }), list);
+  list = applyEvent(list, { type: "removed", id: "b" });
+  assert.deepEqual(list.order, ["a", "c"]);
+  assert.equal(list.rows.b, undefined);
+});
+
+test("totals count rows by outcome and add up the speeds of moving ones", () => {
+  const list = run(
+    added("a", 100),
+    added("b", 200),
+    added("c", 300),
+    added("d", 400),
+    { type: "uploading", id: "a" },
+    { type: "progress", id: "a", transferred: 10, total: 100, bytesPerSecond: 50 },
+    { type: "downloading", id: "b" },
+    { type: "progress", id: "b", transferred: 10, total: 200, bytesPerSecond: 25 },
+    { type: "uploading", id: "c" },
+    { type: "failed", id: "c", error: { kind: "io", message: "" } },
+    { type: "uploading", id: "d" },
+    { type: "processing", id: "d" },
+    { type: "ready", id: "d", resultPath: "/d" },
+  );
+  assert.deepEqual(totals(list), { count: 4, ready: 1, failed: 1, active: 2, bytes: 1000, bytesPerSecond: 75 });
+  assert.deepEqual(totals(emptyList()), { count: 0, ready: 0, failed: 0, active: 0, bytes: 0, bytesPerSecond: 0 });
+});
+
+test("a progress event replaces only its own row, among 200", () => {
+  // Rows that did not change keep their identity, so the view redraws one row, not 200.
+  let list = emptyList();
+  for (let i = 0; i < 200; i += 1) list = applyEvent(list, added(`f${i}`));
+  for (let i = 0; i < 200; i += 1) list = applyEvent(list, { type: "uploading", id: `f${i}` });
+  const before = list;
+  const after = applyEvent(list, { type: "progress", id: "f7", transferred: 1, total: 1000 });
+  const changed = after.order.filter((id) => after.rows[id] !== before.rows[id]);
+  assert.deepEqual(changed, ["f7"]);
+  assert.equal(after.order, before.order);
+});
