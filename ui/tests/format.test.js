@@ -60,3 +60,21 @@ test("progress bars stay between 0 and 100", () => {
   assert.equal(percent(300, 200), 100);
   assert.equal(percent(0, 0), 0);
 });
+
+test("a row's detail line says what is happening in the row's language", async () => {
+  const { detail } = await import("../src/view.js");
+  const base = { name: "a.png", size: 2_000_000, transferred: 500_000, total: 2_000_000, bytesPerSecond: 250_000, etaSeconds: 6, error: null, retrying: null };
+  const en = { t: translator("en"), language: "en" };
+  const ko = { t: translator("ko"), language: "ko" };
+  assert.equal(detail({ ...base, status: "uploading" }, en), "500 kB of 2 MB · 250 kB/s · 6 s left");
+  assert.equal(detail({ ...base, status: "downloading" }, ko), "2 MB 중 500 kB · 250 kB/s · 6초 남음");
+  assert.equal(detail({ ...base, status: "processing" }, en), "");
+  assert.equal(
+    detail({ ...base, status: "failed", error: { kind: "stalled", message: "x" } }, ko),
+    "전송이 멈췄습니다.",
+  );
+  assert.equal(
+    detail({ ...base, status: "uploading", retrying: { reason: "The connection dropped.", delaySeconds: 5 } }, en),
+    "The connection dropped. Trying again in 5 s.",
+  );
+});
