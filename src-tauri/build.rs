@@ -1,0 +1,5 @@
+//! Generates the app's context (configuration, capabilities, icons) for `tauri::generate_context!`.
+
+fn main() {
+    tauri_build::build();
+}
