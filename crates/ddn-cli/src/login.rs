@@ -7,22 +7,32 @@ use std::io::{BufRead as _, IsTerminal as _};
 
 use anyhow::{Context as _, bail};
 use ddn_api::ResultsRequest;
-use ddn_secrets::TokenStore;
+use ddn_secrets::{SecretError, TokenStore};
 use ddn_transfer::{ApiClient, ErrorKind, Token};
 use serde_json::json;
 
 /// The token saved for `api_url`, or `None` (with a note on standard error when the keyring could
 /// not be read, since the command will then most likely be refused).
 pub async fn saved_token(api_url: &str) -> Option<Token> {
-    let url = api_url.to_owned();
-    match tokio::task::spawn_blocking(move || TokenStore::default().load(&url)).await {
-        Ok(Ok(token)) => token,
-        Ok(Err(error)) => {
-            eprintln!("ddn: no saved token: {error}");
+    match with_keyring(api_url, TokenStore::load).await {
+        Ok(token) => token,
+        Err(error) => {
+            eprintln!("ddn: no saved token: {error:#}");
             None
         }
-        Err(_) => None,
     }
+}
+
+/// Runs one keyring operation for `api_url` off the async threads (the platform store blocks).
+async fn with_keyring<T: Send + 'static>(
+    api_url: &str,
+    operation: impl FnOnce(&TokenStore, &str) -> Result<T, SecretError> + Send + 'static,
+) -> anyhow::Result<T> {
+    let url = api_url.to_owned();
+    let result = tokio::task::spawn_blocking(move || operation(&TokenStore::default(), &url))
+        .await
+        .context("the keyring task failed")?;
+    Ok(result?)
 }
 
 /// `ddn login`: takes the token (from `--token`/`DDN_API_TOKEN`, else the terminal or standard
@@ -57,10 +67,7 @@ pub async fn login(
             );
         }
     }
-    let url = api_url.to_owned();
-    tokio::task::spawn_blocking(move || TokenStore::default().save(&url, &token))
-        .await
-        .context("the keyring task failed")??;
+    with_keyring(api_url, move |store, url| store.save(url, &token)).await?;
     if json_output {
         println!(
             "{}",
@@ -74,10 +81,7 @@ pub async fn login(
 
 /// `ddn logout`: removes the saved token. Having none is not an error.
 pub async fn logout(api_url: &str, json_output: bool) -> anyhow::Result<bool> {
-    let url = api_url.to_owned();
-    let removed = tokio::task::spawn_blocking(move || TokenStore::default().delete(&url))
-        .await
-        .context("the keyring task failed")??;
+    let removed = with_keyring(api_url, TokenStore::delete).await?;
     if json_output {
         println!(
             "{}",
