@@ -1,19 +1,142 @@
-//! The Tauri shell: window, plugins and thin commands over the transfer engine.
+//! The Tauri shell: the window, its plugins, and thin commands over the transfer engine and the
+//! job loop. Everything that decides something lives in modules that do not depend on a window
+//! ([`jobs`], [`settings`], [`files`]), so they are tested on their own.
 
-use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-/// What the page needs to start: the saved settings.
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Settings {
-    /// The interface language: "en", "ko", or empty for the system's.
-    pub language: String,
+use ddn_secrets::TokenStore;
+use ddn_transfer::EngineOptions;
+use tauri::{Manager as _, Runtime};
+
+pub mod backend;
+pub mod commands;
+pub mod error;
+pub mod files;
+pub mod jobs;
+pub mod notices;
+pub mod settings;
+
+use backend::{AppBackend, Notify};
+use error::CommandError;
+use jobs::Jobs;
+use settings::{Overrides, SettingsStore};
+
+/// When the app started, to report how long the window took to become usable.
+pub struct Launch {
+    started: Instant,
+    reported: AtomicBool,
 }
 
-/// Loads the settings.
-#[tauri::command]
-fn load_settings() -> Settings {
-    Settings::default()
+impl Launch {
+    /// The clock started at `started`.
+    pub fn since(started: Instant) -> Self {
+        Self {
+            started,
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// Called when the page has wired its handlers and asked for the list: the window is usable.
+    pub fn page_ready(&self) {
+        if !self.reported.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                elapsed_ms = self.started.elapsed().as_millis() as u64,
+                "the window is interactive"
+            );
+        }
+    }
+}
+
+/// Where the app keeps its files.
+#[derive(Debug, Clone)]
+pub struct AppPaths {
+    /// `settings.json`.
+    pub config_dir: PathBuf,
+    /// `transfers.json`, the list.
+    pub data_dir: PathBuf,
+    /// Where results go unless the user chose a folder.
+    pub default_results_dir: PathBuf,
+}
+
+/// Creates the shared state (settings, backend, job loop) and resumes unfinished transfers.
+///
+/// # Errors
+/// When no HTTP client can be made.
+pub fn manage_state<R: Runtime, M: tauri::Manager<R>>(
+    manager: &M,
+    launched: Instant,
+    paths: &AppPaths,
+    overrides: Overrides,
+    tokens: TokenStore,
+    notify: Notify,
+    options: EngineOptions,
+) -> Result<(), CommandError> {
+    let store = SettingsStore::new(
+        &paths.config_dir,
+        paths.default_results_dir.clone(),
+        overrides,
+        tokens,
+    );
+    let backend = AppBackend::new(store, notify, options)?;
+    let jobs = Jobs::open(
+        paths.data_dir.join("transfers.json"),
+        Arc::clone(&backend) as Arc<dyn jobs::Backend>,
+    );
+    manager.manage(backend);
+    manager.manage(jobs.clone());
+    manager.manage(Launch::since(launched));
+    tauri::async_runtime::spawn(async move { jobs.resume() });
+    Ok(())
+}
+
+/// The page's commands (the capability file grants exactly these).
+pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::load_settings,
+        commands::save_settings,
+        commands::test_connection,
+        commands::start_uploads,
+        commands::restore_transfers,
+        commands::cancel_transfer,
+        commands::retry_transfer,
+        commands::remove_transfer,
+        commands::open_result,
+        commands::show_result,
+        commands::choose_paths,
+        commands::choose_results_folder,
+        commands::list_results,
+        commands::download_result,
+    ])
+}
+
+fn app_paths<R: Runtime>(app: &tauri::App<R>) -> tauri::Result<AppPaths> {
+    let path = app.path();
+    let default_results_dir = path
+        .download_dir()
+        .or_else(|_| path.home_dir().map(|home| home.join("Downloads")))?
+        .join("DDN Transfer");
+    Ok(AppPaths {
+        config_dir: path.app_config_dir()?,
+        data_dir: path.app_data_dir()?,
+        default_results_dir,
+    })
+}
+
+fn notifier<R: Runtime>(app: tauri::AppHandle<R>) -> Notify {
+    use tauri_plugin_notification::NotificationExt as _;
+    Box::new(move |notice| {
+        let language = app
+            .try_state::<Arc<AppBackend>>()
+            .map(|backend| backend.store().saved().language)
+            .unwrap_or_default();
+        let (title, body) = notices::words(notice, &notices::language(&language));
+        if let Err(error) = app.notification().builder().title(title).body(body).show() {
+            tracing::warn!(%error, "could not show a notification");
+        }
+    })
 }
 
 /// Builds and runs the app until its last window closes.
@@ -21,12 +144,51 @@ fn load_settings() -> Settings {
 /// # Panics
 /// When the window system cannot start (no display), which leaves nothing to show an error in.
 pub fn run() {
-    tauri::Builder::default()
-        .plugin(tauri_plugin_single_instance::init(|_app, _args, _cwd| {}))
+    let launch = Instant::now();
+    let builder = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            if let Some(window) = app.get_webview_window("main") {
+                let _ = window.unminimize();
+                let _ = window.set_focus();
+            }
+        }))
+        .plugin(
+            tauri_plugin_log::Builder::new()
+                .level(log::LevelFilter::Info)
+                // Request-level logs of the HTTP stack may name URLs; keep them out.
+                .level_for("reqwest", log::LevelFilter::Warn)
+                .level_for("hyper", log::LevelFilter::Warn)
+                .level_for("hyper_util", log::LevelFilter::Warn)
+                .build(),
+        )
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
-        .invoke_handler(tauri::generate_handler![load_settings])
-        .run(tauri::generate_context!())
+        .setup(move |app| {
+            let paths = app_paths(app)?;
+            manage_state(
+                app,
+                launch,
+                &paths,
+                Overrides::from_env(),
+                TokenStore::default(),
+                notifier(app.handle().clone()),
+                EngineOptions::default(),
+            )?;
+            tracing::info!(
+                elapsed_ms = launch.elapsed().as_millis() as u64,
+                "the app is set up"
+            );
+            Ok(())
+        });
+    let app = with_commands(builder)
+        .build(tauri::generate_context!())
         .unwrap_or_else(|error| panic!("the app could not start: {error}"));
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event
+            && let Some(jobs) = app.try_state::<Jobs>()
+        {
+            jobs.flush();
+        }
+    });
 }

@@ -1,27 +1,41 @@
-// The page's entry point: language, the drop zone, and the list kept in step with the app's
-// events. Everything that decides something lives in the tested modules beside this one.
+// The page's entry point: language, the views (transfers, results on the server), the first-run
+// setup and settings, and the list kept in step with the app's events. Everything that decides
+// something lives in the tested modules beside this one.
 
 import { applyEvent, emptyList } from "./transfers.js";
 import { pickLanguage, translator } from "./i18n.js";
 import { ListView } from "./view.js";
+import { SettingsForm } from "./settings-form.js";
+import { ResultsView } from "./results-view.js";
 import * as backend from "./backend.js";
 
 const state = {
   list: emptyList(),
   language: pickLanguage(null, navigator.languages),
+  /** @type {any} the app's settings view */
+  settings: null,
   /** Redraws are batched to one per frame, however many events arrive. */
   frameRequested: false,
 };
 
-const view = new ListView(
-  /** @type {HTMLElement} */ (document.getElementById("transfers")),
-  /** @type {HTMLElement} */ (document.getElementById("totals")),
-  /** @type {HTMLElement} */ (document.getElementById("announcer")),
-);
+const byId = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+const view = new ListView(byId("transfers"), byId("totals"), byId("announcer"));
+const t = () => translator(state.language);
+const describe = (/** @type {unknown} */ error) => backend.describeError(error, t());
+
+const settingsForm = new SettingsForm({
+  t,
+  describe,
+  onSaved: (settings) => {
+    applySettings(settings);
+    announce(t()("settings.saved"));
+  },
+});
+const resultsView = new ResultsView({ t, language: () => state.language, describe, announce });
 
 function context() {
-  const t = translator(state.language);
-  return { language: state.language, t, onAction };
+  return { language: state.language, t: t(), onAction };
 }
 
 function scheduleRender() {
@@ -34,13 +48,30 @@ function scheduleRender() {
 }
 
 function applyLanguage() {
-  const { t } = context();
+  const translate = t();
   document.documentElement.lang = state.language;
   for (const element of document.querySelectorAll("[data-i18n]")) {
-    element.textContent = t(/** @type {HTMLElement} */ (element).dataset.i18n ?? "");
+    element.textContent = translate(/** @type {HTMLElement} */ (element).dataset.i18n ?? "");
   }
-  document.title = t("app.title");
+  for (const element of document.querySelectorAll("[data-i18n-label]")) {
+    element.setAttribute("aria-label", translate(/** @type {HTMLElement} */ (element).dataset.i18nLabel ?? ""));
+  }
+  document.title = translate("app.title");
+  resultsView.render();
   scheduleRender();
+}
+
+/** @param {any} settings */
+function applySettings(settings) {
+  state.settings = settings;
+  state.language = pickLanguage(settings?.language, navigator.languages);
+  byId("welcome").hidden = Boolean(settings?.configured);
+  applyLanguage();
+}
+
+/** @param {string} text */
+function announce(text) {
+  byId("announcer").textContent = text;
 }
 
 /** @param {{ type: string, id: string }} event */
@@ -59,24 +90,26 @@ function onAction(action, id) {
 
 /** @param {unknown} error */
 function showError(error) {
-  const announcer = document.getElementById("announcer");
-  if (announcer) announcer.textContent = backend.describeError(error, context().t);
+  announce(describe(error));
+  if (error && typeof error === "object" && /** @type {any} */ (error).kind === "not_configured") {
+    settingsForm.open(state.settings);
+  }
 }
 
 /** @param {string[]} paths */
 function send(paths) {
-  if (paths.length > 0) backend.startUploads(paths, onTransferEvent).catch(showError);
+  if (paths.length > 0) backend.startUploads(paths).catch(showError);
 }
 
 function setUpDropZone() {
-  const zone = /** @type {HTMLElement} */ (document.getElementById("drop-zone"));
+  const zone = byId("drop-zone");
   backend.onFileDrop({
     hover: (hovering) => zone.classList.toggle("is-hovering", hovering),
     drop: send,
   });
-  const choose = async (folders) => send(await backend.choosePaths(folders));
-  document.getElementById("choose-files")?.addEventListener("click", () => choose(false).catch(showError));
-  document.getElementById("choose-folder")?.addEventListener("click", () => choose(true).catch(showError));
+  const choose = async (/** @type {boolean} */ folders) => send(await backend.choosePaths(folders));
+  byId("choose-files").addEventListener("click", () => choose(false).catch(showError));
+  byId("choose-folder").addEventListener("click", () => choose(true).catch(showError));
   zone.addEventListener("keydown", (event) => {
     if (event.target === zone && (event.key === "Enter" || event.key === " ")) {
       event.preventDefault();
@@ -85,14 +118,33 @@ function setUpDropZone() {
   });
 }
 
+/** Shows the view named by the address's hash: `#results`, else the transfers. */
+function route() {
+  const results = location.hash === "#results";
+  byId("transfers-view").hidden = results;
+  byId("results-view").hidden = !results;
+  byId("nav-transfers").toggleAttribute("aria-current", !results);
+  byId("nav-results").toggleAttribute("aria-current", results);
+  if (results) {
+    byId("nav-results").setAttribute("aria-current", "page");
+    resultsView.load();
+  } else {
+    byId("nav-transfers").setAttribute("aria-current", "page");
+  }
+}
+
 async function start() {
-  const settings = await backend.loadSettings().catch(() => null);
-  state.language = pickLanguage(settings?.language, navigator.languages);
-  applyLanguage();
+  applySettings(await backend.loadSettings().catch(() => null));
   setUpDropZone();
+  const openSettings = () => settingsForm.open(state.settings);
+  byId("open-settings").addEventListener("click", openSettings);
+  byId("welcome-setup").addEventListener("click", openSettings);
+  window.addEventListener("hashchange", route);
+  route();
   for (const event of await backend.restoreTransfers(onTransferEvent).catch(() => [])) {
     onTransferEvent(event);
   }
+  document.body.dataset.ready = "true";
 }
 
 start();

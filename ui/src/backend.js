@@ -28,18 +28,19 @@ function channel(onEvent) {
 }
 
 /**
- * Sends files (folders are expanded by the app) and reports their events.
+ * Sends files (folders are expanded by the app). Their rows and progress arrive on the channel
+ * given to {@link restoreTransfers}.
  * @param {string[]} paths
- * @param {(event: any) => void} onEvent
  */
-export function startUploads(paths, onEvent) {
-  return invoke("start_uploads", { paths, events: channel(onEvent) });
+export function startUploads(paths) {
+  return invoke("start_uploads", { paths });
 }
 
 /**
- * The list as the app remembers it (it survives restarts), as `added` events, with later events
- * reported to `onEvent`.
+ * The list as the app remembers it (it survives restarts), as `added` events; every later change
+ * of any row is reported to `onEvent`, through one channel for the page's lifetime.
  * @param {(event: any) => void} onEvent
+ * @returns {Promise<any[]>}
  */
 export function restoreTransfers(onEvent) {
   return invoke("restore_transfers", { events: channel(onEvent) });
@@ -63,8 +64,45 @@ export function runAction(action, id) {
   return invoke(command, { id });
 }
 
+/** The settings as in effect (the token itself never reaches the page). */
 export function loadSettings() {
   return invoke("load_settings");
+}
+
+/**
+ * Saves the settings; `token` only when the user typed a new one.
+ * @param {{ apiUrl: string, resultsDir: string | null, language: string, token: string | null }} update
+ */
+export function saveSettings(update) {
+  return invoke("save_settings", { update });
+}
+
+/**
+ * Checks an address and token against the service; an empty token tests the saved one.
+ * @param {string} apiUrl
+ * @param {string} token
+ */
+export function testConnection(apiUrl, token) {
+  return invoke("test_connection", { apiUrl, token: token || null });
+}
+
+/** Asks the user for the results folder; null when they cancelled. */
+export function chooseResultsFolder() {
+  return invoke("choose_results_folder");
+}
+
+/** The user's results on the server, newest first. */
+export function listResults() {
+  return invoke("list_results");
+}
+
+/**
+ * Fetches a result into the results folder, as a row of the transfer list.
+ * @param {string} name
+ * @param {number} size
+ */
+export function downloadResult(name, size) {
+  return invoke("download_result", { name, size });
 }
 
 /**

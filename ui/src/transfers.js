@@ -31,7 +31,7 @@ const MOVING = new Set([Status.Uploading, Status.Downloading]);
  * @property {number | null} bytesPerSecond
  * @property {number | null} etaSeconds
  * @property {{ kind: string, message: string } | null} error why it failed
- * @property {{ reason: string, delaySeconds: number } | null} retrying a pending automatic retry
+ * @property {{ kind: string, reason: string, delaySeconds: number } | null} retrying a pending automatic retry
  * @property {string | null} resultPath where the result was saved, once ready
  */
 
@@ -119,7 +119,10 @@ function nextRow(row, event) {
       return { ...row, status: Status.Processing, bytesPerSecond: null, etaSeconds: null, retrying: null };
     case "retrying":
       if (!ACTIVE.has(row.status)) return row;
-      return { ...row, retrying: { reason: event.reason, delaySeconds: event.delaySeconds } };
+      return {
+        ...row,
+        retrying: { kind: event.kind ?? "", reason: event.reason, delaySeconds: event.delaySeconds },
+      };
     case "ready":
       if (!ACTIVE.has(row.status)) return row;
       return {

@@ -143,7 +143,7 @@ export function detail(row, { t, language }) {
   if (row.status === "failed") return errorMessage(row.error, t);
   if (row.retrying) {
     return t("row.retrying", {
-      reason: row.retrying.reason,
+      reason: errorMessage({ kind: row.retrying.kind, message: row.retrying.reason }, t),
       delay: formatDuration(row.retrying.delaySeconds, t),
     });
   }

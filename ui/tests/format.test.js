@@ -74,7 +74,12 @@ test("a row's detail line says what is happening in the row's language", async (
     "전송이 멈췄습니다.",
   );
   assert.equal(
-    detail({ ...base, status: "uploading", retrying: { reason: "The connection dropped.", delaySeconds: 5 } }, en),
+    detail({ ...base, status: "uploading", retrying: { kind: "connection", reason: "x", delaySeconds: 5 } }, en),
     "The connection dropped. Trying again in 5 s.",
+  );
+  // The pending retry is worded from its kind, in the row's language, not from the English reason.
+  assert.equal(
+    detail({ ...base, status: "uploading", retrying: { kind: "timeout", reason: "x", delaySeconds: 65 } }, ko),
+    "서버의 응답이 너무 늦습니다. 1분 5초 후 다시 시도합니다.",
   );
 });

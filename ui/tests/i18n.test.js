@@ -35,6 +35,10 @@ test("errors are explained by their kind, never by their text", () => {
   assert.equal(errorMessage({ kind: "connection", message: "ignored" }, t), "연결이 끊어졌습니다.");
   assert.equal(errorMessage({ kind: "somethingNew", message: "raw detail" }, t), "문제가 발생했습니다.");
   assert.equal(errorMessage(null, t), "문제가 발생했습니다.");
+  // The app spells kinds in snake_case.
+  assert.equal(errorMessage({ kind: "wait_timed_out", message: "x" }, t), "결과가 제시간에 도착하지 않았습니다.");
+  assert.equal(errorMessage({ kind: "not_configured", message: "x" }, translator("en")),
+    "Set the service address and access token in the settings first.");
   // A refusal carries the service's own reason.
   assert.equal(
     errorMessage({ kind: "refused", message: "The file name is too long." }, t),

@@ -69,8 +69,8 @@ test("a failure keeps its reason until retried, then the row waits again", () =>
 
 test("an automatic retry is shown until bytes move again", () => {
   let list = run(added("a"), { type: "downloading", id: "a" });
-  list = applyEvent(list, { type: "retrying", id: "a", reason: "The connection dropped.", delaySeconds: 5 });
-  assert.deepEqual(list.rows.a.retrying, { reason: "The connection dropped.", delaySeconds: 5 });
+  list = applyEvent(list, { type: "retrying", id: "a", kind: "connection", reason: "The connection dropped.", delaySeconds: 5 });
+  assert.deepEqual(list.rows.a.retrying, { kind: "connection", reason: "The connection dropped.", delaySeconds: 5 });
   list = applyEvent(list, { type: "progress", id: "a", transferred: 1, total: 1000 });
   assert.equal(list.rows.a.retrying, null);
 });

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::ApiClient;
 use crate::chunk_reader::read_chunks;
 use crate::chunk_writer::{BATCH_BYTES, ChunkWriter};
-use crate::error::TransferError;
+use crate::error::{ErrorKind, TransferError};
 use crate::names::{child_path, local_file_name, numbered_candidates};
 use crate::progress::{Clock, Progress, ProgressMeter, SystemClock};
 use crate::retry::RetryPolicy;
@@ -84,6 +84,8 @@ pub enum TransferEvent {
         /// The wait before the next attempt.
         #[serde(serialize_with = "seconds")]
         delay: Duration,
+        /// Why it failed, for programs (the interface words it in its own language).
+        kind: ErrorKind,
         /// Why it failed, in plain words.
         reason: String,
     },
@@ -324,6 +326,7 @@ impl Engine {
         events.send(TransferEvent::Retrying {
             attempt,
             delay,
+            kind: error.kind(),
             reason: error.to_string(),
         });
         sleep_or_cancel(delay, cancel).await
@@ -418,7 +421,12 @@ impl Engine {
         }
     }
 
-    async fn download_answer(
+    /// Downloads the result `answer` (from [`Self::wait_for_result`]) into `dir`, so a caller can
+    /// tell the waiting apart from the downloading.
+    ///
+    /// # Errors
+    /// As [`Self::download`].
+    pub async fn download_answer(
         &self,
         name: &str,
         answer: PresignResponse,

@@ -1,0 +1,220 @@
+//! The commands the page may call. Each is thin: take the state, call the engine or the job loop,
+//! turn errors into `{ kind, message }`. Blocking work (the keyring, walking folders) runs on the
+//! blocking pool.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ddn_api::{ResultItem, ResultsRequest};
+use ddn_transfer::Token;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_dialog::DialogExt as _;
+use tauri_plugin_opener::OpenerExt as _;
+
+use crate::backend::AppBackend;
+use crate::error::CommandError;
+use crate::jobs::{Jobs, UiEvent};
+use crate::settings::{SettingsUpdate, SettingsView, check_api_url};
+use crate::{Launch, files};
+
+/// Runs blocking `work` off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, CommandError> + Send + 'static,
+) -> Result<T, CommandError> {
+    tauri::async_runtime::spawn_blocking(work)
+        .await
+        .map_err(|_| CommandError::new("internal", "The app stopped a task unexpectedly."))?
+}
+
+/// The settings as the page shows them.
+#[tauri::command]
+pub async fn load_settings(
+    backend: State<'_, Arc<AppBackend>>,
+) -> Result<SettingsView, CommandError> {
+    let backend = Arc::clone(&backend);
+    blocking(move || Ok(backend.store().view())).await
+}
+
+/// Saves the settings (a new token goes to the keyring) and answers them as now in effect.
+#[tauri::command]
+pub async fn save_settings(
+    backend: State<'_, Arc<AppBackend>>,
+    update: SettingsUpdate,
+) -> Result<SettingsView, CommandError> {
+    let backend = Arc::clone(&backend);
+    blocking(move || {
+        backend.store().save(update)?;
+        backend.reload();
+        Ok(backend.store().view())
+    })
+    .await
+}
+
+/// Checks an address and token against the service (the saved token when `token` is empty).
+/// Answers how many results the first page lists.
+#[tauri::command]
+pub async fn test_connection(
+    backend: State<'_, Arc<AppBackend>>,
+    api_url: String,
+    token: Option<String>,
+) -> Result<usize, CommandError> {
+    let api_url = api_url.trim().trim_end_matches('/').to_owned();
+    check_api_url(&api_url)?;
+    let token = match token.filter(|token| !token.trim().is_empty()) {
+        Some(token) => Some(Token::new(token.trim())),
+        None => backend.token(),
+    };
+    let Some(token) = token else {
+        return Err(CommandError::new(
+            "invalid_settings",
+            "Enter the access token.",
+        ));
+    };
+    let page = backend
+        .client_for(&api_url, Some(token))
+        .results(&ResultsRequest {
+            cursor: None,
+            limit: Some(1),
+        })
+        .await?;
+    Ok(page.results.len())
+}
+
+/// Sends the dropped or chosen files and folders (folders recursively).
+#[tauri::command]
+pub async fn start_uploads(
+    backend: State<'_, Arc<AppBackend>>,
+    jobs: State<'_, Jobs>,
+    paths: Vec<PathBuf>,
+) -> Result<Vec<String>, CommandError> {
+    backend.api()?;
+    let (found, skipped) = blocking(move || Ok(files::expand(&paths))).await?;
+    Ok(jobs.add_files(found, skipped))
+}
+
+/// Sends the list's events to `events` from now on and answers the list as it stands.
+#[tauri::command]
+pub fn restore_transfers(
+    jobs: State<'_, Jobs>,
+    launch: State<'_, Launch>,
+    events: Channel<UiEvent>,
+) -> Vec<UiEvent> {
+    launch.page_ready();
+    jobs.attach(Arc::new(move |event: &UiEvent| {
+        // A page that went away cannot take events; the next page attaches its own channel.
+        let _ = events.send(event.clone());
+    }))
+}
+
+/// Stops a transfer.
+#[tauri::command]
+pub fn cancel_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+    jobs.cancel(&id)
+}
+
+/// Tries a failed or cancelled transfer again.
+#[tauri::command]
+pub fn retry_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+    jobs.retry(&id)
+}
+
+/// Takes a finished transfer off the list.
+#[tauri::command]
+pub fn remove_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+    jobs.remove(&id)
+}
+
+/// Opens a result with the system's default app.
+#[tauri::command]
+pub fn open_result<R: Runtime>(
+    app: AppHandle<R>,
+    jobs: State<'_, Jobs>,
+    id: String,
+) -> Result<(), CommandError> {
+    let path = existing_result(&jobs, &id)?;
+    app.opener()
+        .open_path(path.to_string_lossy(), None::<&str>)
+        .map_err(|_| CommandError::new("io", "No app could open this file."))
+}
+
+/// Shows a result in its folder.
+#[tauri::command]
+pub fn show_result<R: Runtime>(
+    app: AppHandle<R>,
+    jobs: State<'_, Jobs>,
+    id: String,
+) -> Result<(), CommandError> {
+    let path = existing_result(&jobs, &id)?;
+    app.opener()
+        .reveal_item_in_dir(&path)
+        .map_err(|_| CommandError::new("io", "The folder could not be shown."))
+}
+
+fn existing_result(jobs: &Jobs, id: &str) -> Result<PathBuf, CommandError> {
+    let path = jobs.result_path(id)?;
+    if !path.is_file() {
+        return Err(CommandError::new(
+            "not_found",
+            "The result is no longer where it was saved.",
+        ));
+    }
+    Ok(path)
+}
+
+/// Asks the user for files, or for folders.
+#[tauri::command]
+pub async fn choose_paths<R: Runtime>(app: AppHandle<R>, folders: bool) -> Vec<PathBuf> {
+    let (answer, picked) = tokio::sync::oneshot::channel();
+    let dialog = app.dialog().file();
+    let into_paths = |chosen: Option<Vec<tauri_plugin_dialog::FilePath>>| {
+        chosen
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|path| path.into_path().ok())
+            .collect::<Vec<_>>()
+    };
+    if folders {
+        dialog.pick_folders(move |chosen| {
+            let _ = answer.send(into_paths(chosen));
+        });
+    } else {
+        dialog.pick_files(move |chosen| {
+            let _ = answer.send(into_paths(chosen));
+        });
+    }
+    picked.await.unwrap_or_default()
+}
+
+/// Asks the user for the results folder.
+#[tauri::command]
+pub async fn choose_results_folder<R: Runtime>(app: AppHandle<R>) -> Option<PathBuf> {
+    let (answer, picked) = tokio::sync::oneshot::channel();
+    app.dialog().file().pick_folder(move |chosen| {
+        let _ = answer.send(chosen.and_then(|path| path.into_path().ok()));
+    });
+    picked.await.ok().flatten()
+}
+
+/// The user's results on the server, newest first.
+#[tauri::command]
+pub async fn list_results(
+    backend: State<'_, Arc<AppBackend>>,
+) -> Result<Vec<ResultItem>, CommandError> {
+    let mut results = backend.api()?.all_results().await?;
+    // RFC 3339 in UTC sorts as text.
+    results.sort_by(|a, b| b.last_modified.cmp(&a.last_modified));
+    Ok(results)
+}
+
+/// Fetches a result from the server into the results folder, as a row of the list.
+#[tauri::command]
+pub fn download_result(
+    backend: State<'_, Arc<AppBackend>>,
+    jobs: State<'_, Jobs>,
+    name: String,
+    size: u64,
+) -> Result<String, CommandError> {
+    backend.api()?;
+    Ok(jobs.add_result(name, size))
+}
