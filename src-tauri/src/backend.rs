@@ -72,9 +72,7 @@ impl AppBackend {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match (&current.api_url, &current.token) {
-            (url, Some(token)) if !url.is_empty() => {
-                Ok(self.client_for(url, Some(token.clone())))
-            }
+            (url, Some(token)) if !url.is_empty() => Ok(self.client_for(url, Some(token.clone()))),
             _ => Err(CommandError::not_configured()),
         }
     }

@@ -113,9 +113,10 @@ pub fn cancel_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandE
     jobs.cancel(&id)
 }
 
-/// Tries a failed or cancelled transfer again.
+/// Tries a failed or cancelled transfer again. (Async, like every command that starts a job, so
+/// it runs on the async runtime.)
 #[tauri::command]
-pub fn retry_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+pub async fn retry_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
     jobs.retry(&id)
 }
 
@@ -209,7 +210,7 @@ pub async fn list_results(
 
 /// Fetches a result from the server into the results folder, as a row of the list.
 #[tauri::command]
-pub fn download_result(
+pub async fn download_result(
     backend: State<'_, Arc<AppBackend>>,
     jobs: State<'_, Jobs>,
     name: String,

@@ -75,7 +75,11 @@ pub struct Record {
 
 /// What the page is told, one message per change. Shapes match `ui/src/transfers.js`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum UiEvent {
     /// A row to show.
     Added {
@@ -331,7 +335,11 @@ impl Jobs {
                     name: file.name,
                     source: Some(file.path),
                     size: file.size,
-                    status: if busy { Status::Failed } else { Status::Waiting },
+                    status: if busy {
+                        Status::Failed
+                    } else {
+                        Status::Waiting
+                    },
                     uploaded: false,
                     result_path: None,
                     error,
@@ -550,10 +558,18 @@ impl Jobs {
             let source = record.source.clone().ok_or_else(CommandError::not_found)?;
             let uploaded = self
                 .in_turn(cancel, async {
-                    self.transition(id, Status::Uploading, UiEvent::Uploading {
-                        id: id.to_owned(),
-                        total: record.size,
-                    });
+                    // The file may have changed (or appeared) since it was added.
+                    let size = tokio::fs::metadata(&source)
+                        .await
+                        .map_or(record.size, |metadata| metadata.len());
+                    self.transition(
+                        id,
+                        Status::Uploading,
+                        UiEvent::Uploading {
+                            id: id.to_owned(),
+                            total: size,
+                        },
+                    );
                     engine.upload(&source, &record.name, cancel, &events).await
                 })
                 .await?;
@@ -563,7 +579,11 @@ impl Jobs {
                 record.size = uploaded.size;
             }
             drop(state);
-            self.transition(id, Status::Processing, UiEvent::Processing { id: id.to_owned() });
+            self.transition(
+                id,
+                Status::Processing,
+                UiEvent::Processing { id: id.to_owned() },
+            );
         }
 
         let answer = engine
@@ -579,10 +599,14 @@ impl Jobs {
                         path: dir.clone(),
                         source,
                     })?;
-                self.transition(id, Status::Downloading, UiEvent::Downloading {
-                    id: id.to_owned(),
-                    total: answer.size.unwrap_or(0),
-                });
+                self.transition(
+                    id,
+                    Status::Downloading,
+                    UiEvent::Downloading {
+                        id: id.to_owned(),
+                        total: answer.size.unwrap_or(0),
+                    },
+                );
                 engine
                     .download_answer(&record.name, answer, &dir, cancel, &events)
                     .await
@@ -718,7 +742,9 @@ impl Jobs {
         let notice = Notice {
             ready: std::mem::take(&mut state.batch_ready),
             failed: std::mem::take(&mut state.batch_failed),
-            name: (names.len() == 1).then(|| names.into_iter().next()).flatten(),
+            name: (names.len() == 1)
+                .then(|| names.into_iter().next())
+                .flatten(),
         };
         self.inner.backend.notify(notice);
     }
@@ -798,5 +824,170 @@ impl Saver {
         {
             let _ = wait.recv();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend with nothing configured: every job fails at once with `not_configured`.
+    struct Unconfigured {
+        notices: Mutex<Vec<Notice>>,
+    }
+
+    impl Backend for Unconfigured {
+        fn engine(&self) -> Result<Engine, CommandError> {
+            Err(CommandError::not_configured())
+        }
+        fn results_dir(&self) -> PathBuf {
+            PathBuf::from("/nonexistent")
+        }
+        fn notify(&self, notice: Notice) {
+            self.notices
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(notice);
+        }
+    }
+
+    fn record(id: &str, status: Status, uploaded: bool) -> Record {
+        Record {
+            id: id.to_owned(),
+            name: format!("{id}.txt"),
+            source: Some(PathBuf::from(format!("/data/{id}.txt"))),
+            size: 10,
+            status,
+            uploaded,
+            result_path: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_restored_list_resumes_each_row_from_where_it_can() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("transfers.json");
+        let saved = vec![
+            record("a", Status::Uploading, false),
+            record("b", Status::Downloading, true),
+            record("c", Status::Processing, true),
+            record("d", Status::Ready, true),
+            record("e", Status::Failed, false),
+            record("f", Status::Waiting, false),
+        ];
+        std::fs::write(&file, serde_json::to_vec(&saved).expect("json")).expect("write");
+        let backend = Arc::new(Unconfigured {
+            notices: Mutex::new(Vec::new()),
+        });
+        let jobs = Jobs::open(file, backend);
+        let statuses: Vec<(String, Status)> = jobs
+            .records()
+            .into_iter()
+            .map(|record| (record.id, record.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("a".to_owned(), Status::Waiting),
+                ("b".to_owned(), Status::Processing),
+                ("c".to_owned(), Status::Processing),
+                ("d".to_owned(), Status::Ready),
+                ("e".to_owned(), Status::Failed),
+                ("f".to_owned(), Status::Waiting),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn every_change_is_saved_and_a_batch_ends_in_one_notice() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("transfers.json");
+        let backend = Arc::new(Unconfigured {
+            notices: Mutex::new(Vec::new()),
+        });
+        let jobs = Jobs::open(file.clone(), Arc::clone(&backend) as Arc<dyn Backend>);
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        assert!(
+            jobs.attach(Arc::new(move |event: &UiEvent| {
+                seen.lock().expect("events").push(event.clone());
+            }))
+            .is_empty()
+        );
+        let files = (0..3)
+            .map(|i| FileToSend {
+                path: dir.path().join(format!("{i}.txt")),
+                name: format!("{i}.txt"),
+                size: 1,
+            })
+            .collect();
+        let ids = jobs.add_files(files, Vec::new());
+        assert_eq!(ids.len(), 3);
+        let started = std::time::Instant::now();
+        while jobs
+            .records()
+            .iter()
+            .any(|record| record.status.is_active())
+        {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10));
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        for record in jobs.records() {
+            assert_eq!(record.status, Status::Failed);
+            assert_eq!(
+                record.error.map(|e| e.kind).as_deref(),
+                Some("not_configured")
+            );
+        }
+        assert_eq!(
+            *backend.notices.lock().expect("notices"),
+            [Notice {
+                ready: 0,
+                failed: 3,
+                name: None
+            }]
+        );
+        let failed = events
+            .lock()
+            .expect("events")
+            .iter()
+            .filter(|event| matches!(event, UiEvent::Failed { .. }))
+            .count();
+        assert_eq!(failed, 3);
+
+        jobs.flush();
+        let reopened = Jobs::open(file, backend);
+        assert_eq!(reopened.records(), jobs.records());
+    }
+
+    #[test]
+    fn a_name_already_on_its_way_fails_instead_of_sharing_a_result() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let saved = vec![record("a", Status::Processing, true)];
+        let file = dir.path().join("transfers.json");
+        std::fs::write(&file, serde_json::to_vec(&saved).expect("json")).expect("write");
+        let jobs = Jobs::open(
+            file,
+            Arc::new(Unconfigured {
+                notices: Mutex::new(Vec::new()),
+            }),
+        );
+        // Not resumed, so "a" stays active.
+        let ids = jobs.add_files(
+            vec![FileToSend {
+                path: dir.path().join("a.txt"),
+                name: "a.txt".to_owned(),
+                size: 1,
+            }],
+            Vec::new(),
+        );
+        let added = jobs
+            .records()
+            .into_iter()
+            .find(|record| record.id == ids[0])
+            .expect("added");
+        assert_eq!(added.status, Status::Failed);
+        assert_eq!(added.error.map(|e| e.kind).as_deref(), Some("duplicate"));
     }
 }

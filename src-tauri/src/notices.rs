@@ -64,7 +64,10 @@ mod tests {
         );
         assert_eq!(
             words(&notice(0, 1, Some("a.txt")), "ko"),
-            ("DDN 전송".to_owned(), "a.txt: 전송에 실패했습니다.".to_owned())
+            (
+                "DDN 전송".to_owned(),
+                "a.txt: 전송에 실패했습니다.".to_owned()
+            )
         );
     }
 

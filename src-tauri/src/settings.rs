@@ -37,7 +37,11 @@ pub struct Overrides {
 impl Overrides {
     /// Reads the overrides from the process environment; empty values count as unset.
     pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
         Self {
             api_url: var("DDN_API_URL"),
             token: var("DDN_API_TOKEN"),
@@ -224,14 +228,26 @@ impl SettingsStore {
                 .map_err(|error| CommandError::new("keyring", error.to_string()))?;
         }
         let saved = SavedSettings {
-            api_url,
-            results_dir: update.results_dir,
+            // An address from the environment shows in the form but is not the user's to save.
+            api_url: if self.overrides.api_url.is_some() {
+                self.saved().api_url
+            } else {
+                api_url
+            },
+            results_dir: if self.overrides.results_dir.is_some() {
+                self.saved().results_dir
+            } else {
+                update.results_dir
+            },
             language: update.language,
         };
-        write_atomically(&self.file, &serde_json::to_vec_pretty(&saved).unwrap_or_default())
-            .map_err(|error| {
-                CommandError::new("io", format!("The settings could not be saved: {error}"))
-            })
+        write_atomically(
+            &self.file,
+            &serde_json::to_vec_pretty(&saved).unwrap_or_default(),
+        )
+        .map_err(|error| {
+            CommandError::new("io", format!("The settings could not be saved: {error}"))
+        })
     }
 }
 
@@ -244,16 +260,18 @@ pub fn check_api_url(api_url: &str) -> Result<(), CommandError> {
     let invalid = |message: &str| CommandError::new("invalid_settings", message);
     let url = reqwest::Url::parse(api_url)
         .map_err(|_| invalid("The service address is not a web address (https://...)."))?;
-    let local = matches!(
-        url.host(),
-        Some(url::Host::Domain("localhost"))
-    ) || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+    let local = matches!(url.host(), Some(url::Host::Domain("localhost")))
+        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
         || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
     match url.scheme() {
         "https" => {}
         "http" if local => {}
         "http" => return Err(invalid("The service address must start with https://.")),
-        _ => return Err(invalid("The service address is not a web address (https://...).")),
+        _ => {
+            return Err(invalid(
+                "The service address is not a web address (https://...).",
+            ));
+        }
     }
     if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(
@@ -350,14 +368,19 @@ mod tests {
         assert!(view.api_url_from_environment && view.token_from_environment);
         assert_eq!(view.api_url, "http://127.0.0.1:1");
         assert_eq!(view.results_dir, dir.path().join("env-results"));
+        // The form sends back what it shows, the environment's values included.
         settings
             .save(SettingsUpdate {
-                api_url: "https://saved.example.com".into(),
-                ..SettingsUpdate::default()
+                api_url: "http://127.0.0.1:1".into(),
+                results_dir: Some(dir.path().join("env-results")),
+                language: "ko".into(),
+                token: None,
             })
             .expect("saved");
         let file = std::fs::read_to_string(dir.path().join("settings.json")).expect("file");
         assert!(!file.contains("secret-from-env") && !file.contains("127.0.0.1"));
+        assert!(!file.contains("env-results"));
+        assert_eq!(settings.saved().language, "ko");
         assert_eq!(settings.view().api_url, "http://127.0.0.1:1");
     }
 

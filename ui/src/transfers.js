@@ -92,10 +92,12 @@ function nextRow(row, event) {
     case "uploading":
     case "downloading": {
       if (!ACTIVE.has(row.status)) return row;
-      const status = event.type === "uploading" ? Status.Uploading : Status.Downloading;
+      const uploading = event.type === "uploading";
       return {
         ...row,
-        status,
+        status: uploading ? Status.Uploading : Status.Downloading,
+        // The file may have changed since it was added; a result's size is not the file's.
+        size: uploading ? (event.total ?? row.size) : row.size,
         transferred: 0,
         total: event.total ?? row.size,
         bytesPerSecond: null,

@@ -29,6 +29,12 @@ test("a file goes from waiting to ready through every phase", () => {
   assert.deepEqual(actionsFor(list.rows.a), { cancel: false, retry: false, open: true, remove: true });
 });
 
+test("an upload's size is the file's size when it starts (it may have appeared after a failure)", () => {
+  const list = run(added("a", 0), { type: "uploading", id: "a", total: 4096 });
+  assert.equal(list.rows.a.size, 4096);
+  assert.equal(list.rows.a.total, 4096);
+});
+
 test("progress is cumulative per phase and a new phase starts from zero", () => {
   let list = run(added("a"), { type: "uploading", id: "a", total: 1000 });
   list = applyEvent(list, { type: "progress", id: "a", transferred: 700, total: 1000, bytesPerSecond: 10, etaSeconds: 30 });
@@ -37,6 +43,8 @@ test("progress is cumulative per phase and a new phase starts from zero", () => 
   list = applyEvent(list, { type: "downloading", id: "a", total: 500 });
   assert.equal(list.rows.a.transferred, 0);
   assert.equal(list.rows.a.total, 500);
+  // The row keeps the sent file's size; the result's size is only the phase's total.
+  assert.equal(list.rows.a.size, 1000);
   assert.equal(list.rows.a.bytesPerSecond, null);
 });
 

@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
-//! - `run`: starts the embedded local stack in the foreground (Ctrl-C stops it).
+//! - `run`: builds the desktop app and opens it against the embedded local stack.
+//! - `stack`: starts the embedded local stack alone, in the foreground (Ctrl-C stops it).
 //! - `test`: the whole suite: formatting, clippy with warnings as errors, every test.
 //! - `bench`: the benchmarks recorded in BENCHMARKS.md.
 //!
@@ -13,14 +14,17 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 
 mod deploy;
+mod desktop;
 mod system;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [args]
 
 commands:
-  run [ARGS]   start the local stack (S3 server, presign API, processor) on loopback;
-               ARGS go to ddn-local (try: cargo xtask run --help)
+  run [ARGS]   build the desktop app and open it against a local stack started for it
+               (stopped when the window closes); ARGS go to ddn-local
+  stack [ARGS] start the local stack alone (S3 server, presign API, processor) on
+               loopback; ARGS go to ddn-local (try: cargo xtask stack --help)
   test         check formatting, run clippy (-D warnings) and every test
   bench        run the benchmarks recorded in BENCHMARKS.md";
 
@@ -30,7 +34,8 @@ fn main() -> Result<()> {
     let rest: Vec<String> = args.collect();
     let root = workspace_root();
     match command.as_deref() {
-        Some("run") => run_stack(&root, &rest),
+        Some("run") => desktop::run(&root, &rest),
+        Some("stack") => run_stack(&root, &rest),
         Some("test") => test_all(&root),
         Some("bench") => bench(&root),
         Some("help" | "-h" | "--help") => {
@@ -88,7 +93,15 @@ fn run_stack(root: &Path, args: &[String]) -> Result<()> {
 
 fn test_all(root: &Path) -> Result<()> {
     let started = Instant::now();
-    system::ensure_packages(system::TEST_PACKAGES)?;
+    system::ensure_packages(
+        &[
+            system::TEST_PACKAGES,
+            system::DESKTOP_PACKAGES,
+            system::WINDOW_TEST_PACKAGES,
+        ]
+        .concat(),
+    )?;
+    let tauri_driver = desktop::tauri_driver(root)?;
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -109,7 +122,9 @@ fn test_all(root: &Path) -> Result<()> {
     step(root, "UI logic (node --test)", ui_tests(root)?)?;
 
     let mut tests = cargo();
-    tests.args(["test", "--workspace", "--locked"]);
+    tests
+        .args(["test", "--workspace", "--locked"])
+        .env("TAURI_DRIVER", &tauri_driver);
     step(root, "cargo test", tests)?;
 
     deploy::test(root)?;
@@ -174,5 +189,35 @@ fn bench(root: &Path) -> Result<()> {
         root,
         "transfer throughput and memory, against curl",
         transfer,
+    )?;
+
+    system::ensure_packages(&[system::DESKTOP_PACKAGES, system::WINDOW_TEST_PACKAGES].concat())?;
+    let tauri_driver = desktop::tauri_driver(root)?;
+    let mut baseline = cargo();
+    baseline.args([
+        "build",
+        "--locked",
+        "--release",
+        "-p",
+        "ddn-desktop",
+        "--example",
+        "empty_window",
+    ]);
+    step(root, "build the empty-window baseline", baseline)?;
+    let mut window = cargo();
+    window
+        .args([
+            "bench",
+            "--locked",
+            "-p",
+            "ddn-desktop",
+            "--bench",
+            "window",
+        ])
+        .env("TAURI_DRIVER", &tauri_driver);
+    step(
+        root,
+        "desktop window: launch time, memory against an empty window, frames",
+        window,
     )
 }

@@ -20,6 +20,14 @@ pub const TEST_PACKAGES: &[&str] = &[
     "binutils",
 ];
 
+/// Debian packages the desktop app needs to build and run: WebKitGTK 4.1 (which brings GTK 3 and
+/// libsoup 3) and pkg-config to find them.
+pub const DESKTOP_PACKAGES: &[&str] = &["libwebkit2gtk-4.1-dev", "pkg-config", "build-essential"];
+
+/// Debian packages the real-window tests need beyond [`DESKTOP_PACKAGES`]: an X server without a
+/// screen, WebKit's WebDriver, and fonts with Korean glyphs for the Korean screenshots.
+pub const WINDOW_TEST_PACKAGES: &[&str] = &["xvfb", "xauth", "webkit2gtk-driver", "fonts-noto-cjk"];
+
 /// Makes sure every package in `packages` is installed, installing the missing ones when it can.
 pub fn ensure_packages(packages: &[&str]) -> Result<()> {
     if !is_debian_like() {

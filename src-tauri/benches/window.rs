@@ -1,0 +1,368 @@
+//! The desktop app's targets, measured on this machine in a real window under Xvfb:
+//!
+//! 1. time from launch until the window is interactive (the page has wired its handlers and asked
+//!    for the list: the app logs "the window is interactive");
+//! 2. memory: the app and its WebKit helper processes together (sum of PSS), idle with 200 files in
+//!    the list, against an empty Tauri window measured the same way (`examples/empty_window.rs`);
+//! 3. frames: the page's frame intervals while 200 files transfer, against the same page idle.
+//!
+//! Run with `cargo xtask bench` (or `cargo bench -p ddn-desktop --bench window` after building the
+//! example: `cargo build --release -p ddn-desktop --example empty_window`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use ddn_desktop::jobs::{Record, Status};
+use ddn_localstack::session_keyring::SessionKeyring;
+use ddn_localstack::{LocalStack, LocalStackOptions};
+use serde_json::json;
+use support::{APP, Display, Driver};
+
+const ROUNDS: usize = 5;
+const FILES: usize = 200;
+const IDLE: Duration = Duration::from_secs(5);
+
+fn main() -> Result<()> {
+    if std::env::args().any(|arg| arg == "--list") {
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(bench())
+}
+
+struct Setup {
+    display: Display,
+    keyring: SessionKeyring,
+    stack: LocalStack,
+    work: tempfile::TempDir,
+}
+
+impl Setup {
+    /// A launch of `program` tied to the private display and keyring, with its own XDG folders
+    /// under `home`, configured for the local stack.
+    fn command(&self, program: &Path, home: &Path) -> Command {
+        let mut command = Command::new(program);
+        self.keyring.apply(&mut command);
+        command
+            .env("DISPLAY", self.display.name())
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("DDN_API_URL", self.stack.api_url())
+            .env("DDN_API_TOKEN", self.stack.token())
+            .env("DDN_RESULTS_DIR", self.work.path().join("results"))
+            .stdin(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    }
+}
+
+async fn bench() -> Result<()> {
+    let setup = Setup {
+        stack: LocalStack::start(LocalStackOptions {
+            processing_delay: Duration::from_millis(300),
+            ..LocalStackOptions::default()
+        })
+        .await?,
+        keyring: SessionKeyring::start()?,
+        display: Display::start()?,
+        work: tempfile::tempdir()?,
+    };
+    let empty_window = Path::new(APP)
+        .parent()
+        .context("the app's folder")?
+        .join("examples/empty_window");
+    if !empty_window.exists() {
+        bail!(
+            "build the baseline first: cargo build --profile {} -p ddn-desktop --example empty_window",
+            if cfg!(debug_assertions) {
+                "dev"
+            } else {
+                "release"
+            }
+        );
+    }
+    println!("app: {APP}");
+
+    // 1. Launch to interactive.
+    let mut startups = Vec::new();
+    for round in 0..ROUNDS {
+        let home = setup.work.path().join(format!("startup-{round}"));
+        let mut app = Launched::start(setup.command(Path::new(APP), &home))?;
+        startups.push(app.wait_interactive()?);
+        app.stop();
+    }
+    startups.sort();
+    println!(
+        "launch to interactive: median {} ms, max {} ms over {ROUNDS} launches (target < 1000 ms)",
+        startups[ROUNDS / 2].as_millis(),
+        startups[ROUNDS - 1].as_millis()
+    );
+
+    // 2. Memory, idle: an empty Tauri window, then the app with 200 files in its list.
+    let mut empty = Vec::new();
+    for round in 0..3 {
+        let home = setup.work.path().join(format!("empty-{round}"));
+        let mut window = Launched::start(setup.command(&empty_window, &home))?;
+        std::thread::sleep(IDLE);
+        empty.push(pss_of_tree(window.child.id())?);
+        window.stop();
+    }
+    let mut full = Vec::new();
+    for round in 0..3 {
+        let home = setup.work.path().join(format!("full-{round}"));
+        write_list(&home, FILES)?;
+        let mut app = Launched::start(setup.command(Path::new(APP), &home))?;
+        app.wait_interactive()?;
+        std::thread::sleep(IDLE);
+        full.push(pss_of_tree(app.child.id())?);
+        app.stop();
+    }
+    empty.sort_unstable();
+    full.sort_unstable();
+    let (empty, full) = (empty[1], full[1]);
+    println!(
+        "PSS, idle (app + WebKit processes, median of 3): empty Tauri window {:.1} MiB, app with {FILES} files {:.1} MiB: {:.2}x (target at most 1.25x)",
+        mib(empty),
+        mib(full),
+        full as f64 / empty as f64
+    );
+
+    // 3. Frames while 200 files transfer.
+    let inputs = setup.work.path().join("inputs");
+    std::fs::create_dir_all(&inputs)?;
+    let mut paths = Vec::new();
+    for i in 0..FILES {
+        let path = inputs.join(format!("file-{i:03}.bin"));
+        std::fs::write(&path, vec![i as u8; 256 * 1024])?;
+        paths.push(path);
+    }
+    let driver = Driver::start(
+        &setup.display,
+        &setup.keyring,
+        &[
+            ("DDN_API_URL", setup.stack.api_url().to_owned()),
+            ("DDN_API_TOKEN", setup.stack.token().to_owned()),
+            (
+                "DDN_RESULTS_DIR",
+                setup
+                    .work
+                    .path()
+                    .join("frame-results")
+                    .display()
+                    .to_string(),
+            ),
+        ],
+    )
+    .await?;
+    let app = driver.launch().await?;
+    app.wait_for(
+        "the page",
+        "return document.body.dataset.ready === 'true'",
+        Duration::from_secs(60),
+    )
+    .await?;
+    let record = "window.frameGaps = []; let last = performance.now();
+        const tick = (now) => { window.frameGaps.push(now - last); last = now;
+            if (!window.stopFrames) requestAnimationFrame(tick); };
+        requestAnimationFrame(tick); return true;";
+    let collect = "window.stopFrames = true; return window.frameGaps;";
+    app.script(record, json!([])).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = frame_stats(&app.script(collect, json!([])).await?);
+    app.script("window.stopFrames = false; return true", json!([]))
+        .await?;
+    app.script(record, json!([])).await?;
+    let started = Instant::now();
+    app.script_async(
+        "window.__TAURI__.core.invoke('start_uploads', { paths: arguments[0] })
+           .then(arguments[arguments.length - 1], arguments[arguments.length - 1]);",
+        json!([paths]),
+    )
+    .await?;
+    app.wait_for(
+        "every file ready",
+        &format!(
+            "return document.querySelectorAll('#transfers .transfer[data-status=\"ready\"]').length === {FILES}"
+        ),
+        Duration::from_secs(600),
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    let busy = frame_stats(&app.script(collect, json!([])).await?);
+    println!("frames, page idle:               {idle}");
+    println!(
+        "frames, {FILES} files transferring: {busy} ({FILES} x 256 KiB round trips in {:.1} s)",
+        elapsed.as_secs_f64()
+    );
+    app.close().await?;
+    setup.stack.stop().await;
+    Ok(())
+}
+
+struct FrameStats {
+    frames: usize,
+    median: f64,
+    p99: f64,
+    max: f64,
+    over_50ms: usize,
+}
+
+impl std::fmt::Display for FrameStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} frames, interval median {:.1} ms, p99 {:.1} ms, max {:.1} ms, {} over 50 ms",
+            self.frames, self.median, self.p99, self.max, self.over_50ms
+        )
+    }
+}
+
+fn frame_stats(gaps: &serde_json::Value) -> FrameStats {
+    let mut gaps: Vec<f64> = gaps
+        .as_array()
+        .map(|list| list.iter().filter_map(serde_json::Value::as_f64).collect())
+        .unwrap_or_default();
+    // The first interval spans the script's own start.
+    if !gaps.is_empty() {
+        gaps.remove(0);
+    }
+    gaps.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        gaps.get(((gaps.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    FrameStats {
+        frames: gaps.len(),
+        median: at(0.5),
+        p99: at(0.99),
+        max: gaps.last().copied().unwrap_or(0.0),
+        over_50ms: gaps.iter().filter(|gap| **gap > 50.0).count(),
+    }
+}
+
+/// A list of `count` finished rows, as the app saves it, in `home`'s data folder.
+fn write_list(home: &Path, count: usize) -> Result<()> {
+    let dir = home.join("data/com.ddn.transfer");
+    std::fs::create_dir_all(&dir)?;
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            id: format!("t{i:04}"),
+            name: format!("scan-{i:03}.pdf"),
+            source: Some(PathBuf::from(format!("/data/scans/scan-{i:03}.pdf"))),
+            size: 1_000_000 + i as u64,
+            status: Status::Ready,
+            uploaded: true,
+            result_path: Some(PathBuf::from(format!("/data/results/scan-{i:03}.pdf"))),
+            error: None,
+        })
+        .collect();
+    std::fs::write(dir.join("transfers.json"), serde_json::to_vec(&records)?)?;
+    Ok(())
+}
+
+/// A launched process whose standard output is read for the app's log.
+struct Launched {
+    child: Child,
+    started: Instant,
+}
+
+impl Launched {
+    fn start(mut command: Command) -> Result<Self> {
+        let started = Instant::now();
+        let child = command.stdout(Stdio::piped()).spawn()?;
+        Ok(Self { child, started })
+    }
+
+    /// Time from launch to the app's "the window is interactive".
+    fn wait_interactive(&mut self) -> Result<Duration> {
+        let stdout = self.child.stdout.take().context("stdout")?;
+        let (found, wait) = std::sync::mpsc::channel();
+        let started = self.started;
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("the window is interactive") {
+                    let _ = found.send(started.elapsed());
+                }
+            }
+        });
+        wait.recv_timeout(Duration::from_secs(60))
+            .context("the window did not become interactive within a minute")
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sum of the proportional set size (KiB) of `root` and every process below it.
+fn pss_of_tree(root: u32) -> Result<u64> {
+    let mut parents: HashMap<u32, u32> = HashMap::new();
+    for entry in std::fs::read_dir("/proc")?.filter_map(Result::ok) {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // The parent is the second field after the command name, which may contain spaces.
+        let Some(after) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
+            continue;
+        };
+        if let Some(parent) = after.split_whitespace().nth(1).and_then(|p| p.parse().ok()) {
+            parents.insert(pid, parent);
+        }
+    }
+    let in_tree = |mut pid: u32| loop {
+        if pid == root {
+            return true;
+        }
+        match parents.get(&pid) {
+            Some(&parent) if parent != 0 && parent != pid => pid = parent,
+            _ => return false,
+        }
+    };
+    let mut total = 0;
+    for &pid in parents.keys().filter(|&&pid| in_tree(pid)) {
+        let Ok(rollup) = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) else {
+            continue;
+        };
+        if let Some(kib) = rollup
+            .lines()
+            .find_map(|line| line.strip_prefix("Pss:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        {
+            total += kib;
+        }
+    }
+    Ok(total)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}

@@ -1,0 +1,304 @@
+//! The real app in a real window under Xvfb, driven through tauri-driver and WebKitWebDriver,
+//! against the local stack: files go in, rows move through every status, results come back
+//! byte for byte; a failure reads plainly and Retry works; the interface switches to Korean; the
+//! list survives a restart; the results view fetches a result. Screenshots of each state are
+//! saved under `target/tmp/screenshots/`.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, ensure};
+use ddn_localstack::session_keyring::SessionKeyring;
+use ddn_localstack::{LocalStack, LocalStackOptions};
+use serde_json::{Value, json};
+use support::{Display, Driver, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, screenshot_dir};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Sends `paths` the way a drop does: the drop handler hands the dropped paths to this command.
+/// (An OS-level drag cannot be synthesized under Xvfb; everything after it is the same.)
+async fn drop_paths(app: &Session, paths: &[&Path]) -> Result<Value> {
+    app.script_async(
+        "const done = arguments[arguments.length - 1];
+         window.__TAURI__.core.invoke('start_uploads', { paths: arguments[0] })
+           .then(() => done({ ok: true }), (error) => done({ error }));",
+        json!([paths]),
+    )
+    .await
+}
+
+async fn rows(app: &Session) -> Result<Vec<Value>> {
+    Ok(app
+        .script(ROWS_SCRIPT, json!([]))
+        .await?
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+}
+
+/// Waits until the row whose name starts with `name` has `status`.
+async fn wait_row(app: &Session, name: &str, status: &str) -> Result<Value> {
+    app.wait_for(
+        &format!("{name} to be {status}"),
+        &format!(
+            "return [...document.querySelectorAll('#transfers .transfer')].some((row) =>
+                row.querySelector('.transfer-name').textContent.startsWith({name:?})
+                && row.dataset.status === {status:?})"
+        ),
+        LIMIT,
+    )
+    .await
+}
+
+fn pseudo_random(size: usize, seed: u8) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 9) as u8))
+        .collect()
+}
+
+fn assert_same(result: &Path, source: &Path) -> Result<()> {
+    let got = std::fs::read(result).with_context(|| format!("no result {}", result.display()))?;
+    let expected = std::fs::read(source)?;
+    ensure!(
+        got == expected,
+        "{} differs from {}",
+        result.display(),
+        source.display()
+    );
+    Ok(())
+}
+
+/// `seen` holds every status in `expected`, in that order.
+fn went_through(seen: &Value, expected: &[&str]) -> bool {
+    let seen: Vec<&str> = seen
+        .as_array()
+        .map(|list| list.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut position = 0;
+    for status in expected {
+        match seen[position..].iter().position(|s| s == status) {
+            Some(found) => position += found + 1,
+            None => return false,
+        }
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
+    let stack = LocalStack::start(LocalStackOptions {
+        processing_delay: Duration::from_millis(1500),
+        ..LocalStackOptions::default()
+    })
+    .await?;
+    let keyring = SessionKeyring::start()?;
+    let display = Display::start()?;
+    let work = tempfile::tempdir()?;
+    let inputs = work.path().join("inputs");
+    let results = work.path().join("results");
+    std::fs::create_dir_all(inputs.join("batch/nested"))?;
+    let big = inputs.join("report.pdf");
+    std::fs::write(&big, pseudo_random(48 * 1024 * 1024, 7))?;
+    let korean = inputs.join("스캔 1.txt");
+    std::fs::write(&korean, "안녕하세요".repeat(1000))?;
+    std::fs::write(inputs.join("batch/a.csv"), pseudo_random(70_000, 1))?;
+    std::fs::write(inputs.join("batch/nested/b.csv"), pseudo_random(90_000, 2))?;
+
+    let driver = Driver::start(
+        &display,
+        &keyring,
+        &[
+            ("DDN_API_URL", stack.api_url().to_owned()),
+            ("DDN_API_TOKEN", stack.token().to_owned()),
+            ("DDN_RESULTS_DIR", results.display().to_string()),
+            ("LANG", "en_US.UTF-8".to_owned()),
+        ],
+    )
+    .await?;
+    let shots = screenshot_dir();
+    let app = driver.launch().await?;
+    app.wait_for(
+        "the page",
+        "return document.body.dataset.ready === 'true'",
+        LIMIT,
+    )
+    .await?;
+    let welcome_hidden = app
+        .script(
+            "return document.getElementById('welcome').hidden",
+            json!([]),
+        )
+        .await?;
+    ensure!(
+        welcome_hidden == json!(true),
+        "configured by the environment, so no setup screen"
+    );
+    app.screenshot(&shots.join("en-empty.png")).await?;
+    app.script(WATCH_STATUSES_SCRIPT, json!([])).await?;
+
+    let answer = drop_paths(&app, &[&big, &korean, &inputs.join("batch")]).await?;
+    ensure!(answer["ok"] == json!(true), "start_uploads: {answer}");
+    wait_row(&app, "report.pdf", "uploading").await?;
+    app.screenshot(&shots.join("en-uploading.png")).await?;
+    wait_row(&app, "report.pdf", "processing").await?;
+    app.screenshot(&shots.join("en-processing.png")).await?;
+    for name in [
+        "report.pdf",
+        "스캔 1.txt",
+        "batch/a.csv",
+        "batch/nested/b.csv",
+    ] {
+        wait_row(&app, name, "ready").await?;
+    }
+    app.screenshot(&shots.join("en-ready.png")).await?;
+
+    assert_same(&results.join("report.pdf"), &big)?;
+    assert_same(&results.join("스캔 1.txt"), &korean)?;
+    assert_same(&results.join("a.csv"), &inputs.join("batch/a.csv"))?;
+    assert_same(&results.join("b.csv"), &inputs.join("batch/nested/b.csv"))?;
+    let leftovers: Vec<_> = std::fs::read_dir(&results)?
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    ensure!(
+        leftovers.is_empty(),
+        "no partial file is left: {leftovers:?}"
+    );
+
+    let seen = app.script("return window.seenStatuses", json!([])).await?;
+    ensure!(
+        went_through(
+            &seen["report.pdf"],
+            &["uploading", "processing", "downloading", "ready"]
+        ),
+        "report.pdf showed {}",
+        seen["report.pdf"]
+    );
+    let totals = app
+        .script(
+            "return document.getElementById('totals').textContent",
+            json!([]),
+        )
+        .await?;
+    ensure!(
+        totals == json!("4 files · 4 ready · 0 in progress · 0 failed"),
+        "totals: {totals}"
+    );
+
+    // A failure explains itself, and Retry sends the file once it can be read.
+    let later = inputs.join("later.txt");
+    drop_paths(&app, &[&later]).await?;
+    wait_row(&app, "later.txt", "failed").await?;
+    let failed = rows(&app)
+        .await?
+        .into_iter()
+        .find(|row| {
+            row["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("later.txt"))
+        })
+        .context("the failed row")?;
+    ensure!(
+        failed["detail"] == json!("The file could not be read or written."),
+        "failed row: {failed}"
+    );
+    ensure!(
+        failed["actions"] == json!(["retry", "remove"]),
+        "failed row: {failed}"
+    );
+    app.screenshot(&shots.join("en-failed.png")).await?;
+    std::fs::write(&later, b"now it exists")?;
+    app.click(".transfer[data-status=\"failed\"] button[data-action=\"retry\"]")
+        .await?;
+    wait_row(&app, "later.txt", "ready").await?;
+    assert_same(&results.join("later.txt"), &later)?;
+
+    // Korean, chosen in the settings.
+    app.click("#open-settings").await?;
+    app.click("#language option[value=\"ko\"]").await?;
+    app.click("#settings-save").await?;
+    app.wait_for(
+        "Korean",
+        "return document.documentElement.lang === 'ko'",
+        LIMIT,
+    )
+    .await?;
+    let missing = inputs.join("없는 파일.txt");
+    drop_paths(&app, &[&missing]).await?;
+    wait_row(&app, "없는 파일.txt", "failed").await?;
+    let korean_rows = rows(&app).await?;
+    let texts: Vec<String> = app
+        .script(
+            "return [...document.querySelectorAll('#transfers .transfer-status')].map((s) => s.textContent)",
+            json!([]),
+        )
+        .await?
+        .as_array()
+        .context("statuses")?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    ensure!(
+        texts.iter().filter(|t| *t == "완료").count() == 5 && texts.contains(&"실패".to_owned()),
+        "Korean statuses: {texts:?}"
+    );
+    ensure!(
+        korean_rows
+            .iter()
+            .any(|row| row["detail"] == json!("파일을 읽거나 쓸 수 없습니다.")),
+        "Korean failure: {korean_rows:?}"
+    );
+    app.screenshot(&shots.join("ko-list.png")).await?;
+
+    // The results view lists what the server holds and fetches one again.
+    app.click("#nav-results").await?;
+    app.wait_for(
+        "the results",
+        "return document.querySelectorAll('#results .transfer').length === 5",
+        LIMIT,
+    )
+    .await?;
+    app.screenshot(&shots.join("ko-results.png")).await?;
+    app.click("#results button[aria-label$=\"later.txt\"]")
+        .await?;
+    app.click("#nav-transfers").await?;
+    app.wait_for(
+        "the fetched result",
+        "return document.querySelectorAll('#transfers .transfer[data-status=\"ready\"]').length === 6",
+        LIMIT,
+    )
+    .await?;
+    assert_same(&results.join("later (1).txt"), &later)?;
+
+    // The list survives a restart.
+    let before = rows(&app).await?;
+    app.close().await?;
+    let app = driver.launch().await?;
+    app.wait_for(
+        "the page after a restart",
+        "return document.body.dataset.ready === 'true' && document.querySelectorAll('#transfers .transfer').length > 0",
+        LIMIT,
+    )
+    .await?;
+    let after = rows(&app).await?;
+    let statuses = |rows: &[Value]| -> Vec<(String, String)> {
+        rows.iter()
+            .map(|row| {
+                (
+                    row["name"].as_str().unwrap_or_default().to_owned(),
+                    row["status"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    ensure!(
+        statuses(&before) == statuses(&after),
+        "before {before:?}\nafter {after:?}"
+    );
+    app.screenshot(&shots.join("ko-after-restart.png")).await?;
+    app.close().await?;
+    stack.stop().await;
+    Ok(())
+}
