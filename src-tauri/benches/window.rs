@@ -52,7 +52,6 @@ impl Setup {
         self.keyring.apply(&mut command);
         command
             .env("DISPLAY", self.display.name())
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_DATA_HOME", home.join("data"))
             .env("DDN_API_URL", self.stack.api_url())

@@ -71,7 +71,7 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
         &keyring,
         &[
             ("DDN_RESULTS_DIR", results.display().to_string()),
-            ("LANG", "en_US.UTF-8".to_owned()),
+            ("LANG", "C.UTF-8".to_owned()),
         ],
     )
     .await?;

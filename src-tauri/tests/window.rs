@@ -113,7 +113,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
             ("DDN_API_URL", stack.api_url().to_owned()),
             ("DDN_API_TOKEN", stack.token().to_owned()),
             ("DDN_RESULTS_DIR", results.display().to_string()),
-            ("LANG", "en_US.UTF-8".to_owned()),
+            ("LANG", "C.UTF-8".to_owned()),
         ],
     )
     .await?;

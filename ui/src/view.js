@@ -147,6 +147,7 @@ export function detail(row, { t, language }) {
       delay: formatDuration(row.retrying.delaySeconds, t),
     });
   }
+  if (row.status === "processing") return t("row.processing");
   if (row.status === "uploading" || row.status === "downloading") {
     return t("row.progress", {
       done: formatBytes(row.transferred, language),

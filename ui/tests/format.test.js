@@ -68,7 +68,11 @@ test("a row's detail line says what is happening in the row's language", async (
   const ko = { t: translator("ko"), language: "ko" };
   assert.equal(detail({ ...base, status: "uploading" }, en), "500 kB of 2 MB · 250 kB/s · 6 s left");
   assert.equal(detail({ ...base, status: "downloading" }, ko), "2 MB 중 500 kB · 250 kB/s · 6초 남음");
-  assert.equal(detail({ ...base, status: "processing" }, en), "");
+  assert.equal(
+    detail({ ...base, status: "processing" }, en),
+    "Sent. The result will download by itself when it is ready.",
+  );
+  assert.equal(detail({ ...base, status: "waiting" }, en), "");
   assert.equal(
     detail({ ...base, status: "failed", error: { kind: "stalled", message: "x" } }, ko),
     "전송이 멈췄습니다.",

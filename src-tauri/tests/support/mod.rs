@@ -137,10 +137,6 @@ impl Driver {
                 &native_port.to_string(),
             ])
             .env("DISPLAY", display.name())
-            // Software rendering: no GPU here, and none needed.
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("LIBGL_ALWAYS_SOFTWARE", "1")
-            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (name, value) in env {

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// The key W3C WebDriver uses for element references.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4a5b4d1e86a5";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// One session: one running app.
 pub struct Session {
@@ -29,14 +29,16 @@ impl Session {
                 }
             }
         });
-        let answer: Value = http
+        let answer = http
             .post(format!("{driver_url}/session"))
-            .json(&capabilities)
+            .header("content-type", "application/json")
+            .body(capabilities.to_string())
             .send()
             .await
             .context("tauri-driver did not answer")?
-            .json()
+            .bytes()
             .await?;
+        let answer: Value = serde_json::from_slice(&answer)?;
         let id = answer["value"]["sessionId"]
             .as_str()
             .with_context(|| format!("no session: {answer}"))?;
@@ -54,9 +56,11 @@ impl Session {
     ) -> Result<Value> {
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
         }
-        let answer: Value = request.send().await?.json().await?;
+        let answer: Value = serde_json::from_slice(&request.send().await?.bytes().await?)?;
         if answer["value"]["error"].is_string() {
             bail!("WebDriver {path}: {}", answer["value"]);
         }
