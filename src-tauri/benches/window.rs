@@ -161,13 +161,7 @@ async fn bench() -> Result<()> {
         ],
     )
     .await?;
-    let app = driver.launch().await?;
-    app.wait_for(
-        "the page",
-        "return document.body.dataset.ready === 'true'",
-        Duration::from_secs(60),
-    )
-    .await?;
+    let app = driver.open().await?;
     let record = "window.frameGaps = []; let last = performance.now();
         const tick = (now) => { window.frameGaps.push(now - last); last = now;
             if (!window.stopFrames) requestAnimationFrame(tick); };
@@ -180,12 +174,12 @@ async fn bench() -> Result<()> {
         .await?;
     app.script(record, json!([])).await?;
     let started = Instant::now();
-    app.script_async(
-        "window.__TAURI__.core.invoke('start_uploads', { paths: arguments[0] })
-           .then(arguments[arguments.length - 1], arguments[arguments.length - 1]);",
-        json!([paths]),
-    )
-    .await?;
+    let sent = app
+        .invoke("start_uploads", json!({ "paths": paths }))
+        .await?;
+    if !sent["ok"].is_array() {
+        bail!("start_uploads: {sent}");
+    }
     app.wait_for(
         "every file ready",
         &format!(

@@ -36,10 +36,7 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<FileToSend>, Vec<Skipped>) {
         let metadata = match std::fs::symlink_metadata(path) {
             Ok(metadata) => metadata,
             Err(error) => {
-                skipped.push(Skipped {
-                    path: path.clone(),
-                    reason: format!("It could not be read: {error}."),
-                });
+                skipped.push(unreadable(path, &error));
                 continue;
             }
         };
@@ -49,10 +46,7 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<FileToSend>, Vec<Skipped>) {
             match std::fs::metadata(path) {
                 Ok(metadata) => metadata,
                 Err(error) => {
-                    skipped.push(Skipped {
-                        path: path.clone(),
-                        reason: format!("It could not be read: {error}."),
-                    });
+                    skipped.push(unreadable(path, &error));
                     continue;
                 }
             }
@@ -90,6 +84,13 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<FileToSend>, Vec<Skipped>) {
         }
     }
     (files, skipped)
+}
+
+fn unreadable(path: &Path, error: &std::io::Error) -> Skipped {
+    Skipped {
+        path: path.to_path_buf(),
+        reason: format!("It could not be read: {error}."),
+    }
 }
 
 fn file_name(path: &Path) -> Option<String> {
@@ -136,10 +137,7 @@ fn walk(dir: &Path, prefix: &str, files: &mut Vec<FileToSend>, skipped: &mut Vec
                     name,
                     size: metadata.len(),
                 }),
-                Err(error) => skipped.push(Skipped {
-                    path,
-                    reason: format!("It could not be read: {error}."),
-                }),
+                Err(error) => skipped.push(unreadable(&path, &error)),
             }
         }
     }

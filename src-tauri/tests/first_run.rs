@@ -13,9 +13,7 @@ use ddn_localstack::session_keyring::SessionKeyring;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_secrets::{KEYRING_SERVICE, account_for};
 use serde_json::json;
-use support::{Display, Driver, screenshot_dir};
-
-const LIMIT: Duration = Duration::from_secs(120);
+use support::{Display, Driver, LIMIT, screenshot_dir};
 
 fn stored_secret(keyring: &SessionKeyring, api_url: &str) -> Result<Option<String>> {
     let mut command = Command::new("secret-tool");
@@ -77,18 +75,9 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
     .await?;
     let shots = screenshot_dir();
 
-    let app = driver.launch().await?;
-    app.wait_for(
-        "the page",
-        "return document.body.dataset.ready === 'true'",
-        LIMIT,
-    )
-    .await?;
+    let app = driver.open().await?;
     let welcome_shown = app
-        .script(
-            "return !document.getElementById('welcome').hidden",
-            json!([]),
-        )
+        .eval("!document.getElementById('welcome').hidden")
         .await?;
     ensure!(
         welcome_shown == json!(true),
@@ -138,19 +127,8 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
     ensure!(leaks.is_empty(), "the token is in plain text in {leaks:?}");
 
     // A restart finds the token, and it works.
-    let app = driver.launch().await?;
-    app.wait_for(
-        "the page",
-        "return document.body.dataset.ready === 'true'",
-        LIMIT,
-    )
-    .await?;
-    let settings = app
-        .script_async(
-            "window.__TAURI__.core.invoke('load_settings').then(arguments[arguments.length - 1])",
-            json!([]),
-        )
-        .await?;
+    let app = driver.open().await?;
+    let settings = app.invoke("load_settings", json!({})).await?["ok"].take();
     ensure!(
         settings["hasToken"] == json!(true)
             && settings["configured"] == json!(true)
@@ -163,12 +141,10 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
     );
     let file = work.path().join("after-restart.txt");
     std::fs::write(&file, b"sent with the saved token")?;
-    app.script_async(
-        "window.__TAURI__.core.invoke('start_uploads', { paths: arguments[0] })
-           .then(arguments[arguments.length - 1], arguments[arguments.length - 1]);",
-        json!([[file]]),
-    )
-    .await?;
+    let sent = app
+        .invoke("start_uploads", json!({ "paths": [file] }))
+        .await?;
+    ensure!(sent["ok"].is_array(), "start_uploads: {sent}");
     app.wait_for(
         "the result",
         "return document.querySelector('#transfers .transfer[data-status=\"ready\"]') !== null",

@@ -24,11 +24,29 @@ export function formatBytes(bytes, locale = "en") {
     unit += 1;
   }
   const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  const number = new Intl.NumberFormat(locale, {
-    maximumFractionDigits: digits,
-    minimumFractionDigits: 0,
-  }).format(value);
+  const number = numberFormat(locale, digits).format(value);
   return `${number} ${UNITS[unit]}`;
+}
+
+/**
+ * Intl formatters are costly to make (each holds its own ICU data) and this runs for every row on
+ * every progress report, so one is kept per locale and number of decimals.
+ * @type {Map<string, Intl.NumberFormat>}
+ */
+const NUMBER_FORMATS = new Map();
+
+/**
+ * @param {string} locale
+ * @param {number} digits
+ */
+function numberFormat(locale, digits) {
+  const key = `${locale}/${digits}`;
+  let format = NUMBER_FORMATS.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat(locale, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+    NUMBER_FORMATS.set(key, format);
+  }
+  return format;
 }
 
 /**

@@ -18,6 +18,9 @@ use ddn_localstack::session_keyring::SessionKeyring;
 
 pub use webdriver::Session;
 
+/// How long any one step of a window test may take.
+pub const LIMIT: Duration = Duration::from_secs(120);
+
 /// The app binary cargo built for these tests.
 pub const APP: &str = env!("CARGO_BIN_EXE_ddn-transfer");
 
@@ -165,9 +168,16 @@ impl Driver {
         }
     }
 
-    /// Launches the app: one session.
-    pub async fn launch(&self) -> Result<Session> {
-        Session::start(&self.url, Path::new(APP)).await
+    /// Launches the app (one session) and waits until its page is ready.
+    pub async fn open(&self) -> Result<Session> {
+        let app = Session::start(&self.url, Path::new(APP)).await?;
+        app.wait_for(
+            "the page",
+            "return document.body.dataset.ready === 'true'",
+            LIMIT,
+        )
+        .await?;
+        Ok(app)
     }
 }
 

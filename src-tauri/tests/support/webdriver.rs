@@ -88,6 +88,23 @@ impl Session {
         .await
     }
 
+    /// The value of the JavaScript expression `expression` in the page.
+    pub async fn eval(&self, expression: &str) -> Result<Value> {
+        self.script(&format!("return {expression};"), json!([]))
+            .await
+    }
+
+    /// Calls an app command as the page does, answering `{ "ok": value }` or `{ "error": error }`.
+    pub async fn invoke(&self, command: &str, args: Value) -> Result<Value> {
+        self.script_async(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI__.core.invoke(arguments[0], arguments[1])
+               .then((ok) => done({ ok: ok ?? null }), (error) => done({ error }));",
+            json!([command, args]),
+        )
+        .await
+    }
+
     /// Waits until `script` answers something other than `null`/`false`, and answers it.
     pub async fn wait_for(&self, what: &str, script: &str, limit: Duration) -> Result<Value> {
         let started = Instant::now();
