@@ -8,7 +8,7 @@ use ddn_transfer::{ApiClient, Engine, EngineOptions};
 
 use crate::error::CommandError;
 use crate::jobs::{Backend, Notice};
-use crate::settings::{Effective, SettingsStore};
+use crate::settings::{Effective, SettingsStore, SettingsView};
 
 /// Shows a [`Notice`] to the user (the system's notifications in the app).
 pub type Notify = Box<dyn Fn(&Notice) + Send + Sync>;
@@ -48,13 +48,15 @@ impl AppBackend {
         &self.store
     }
 
-    /// Reads the settings again after they changed (blocking, as [`Self::new`]).
-    pub fn reload(&self) {
-        let effective = self.store.effective();
+    /// Reads the settings again after they changed and puts them in effect, answering the page's
+    /// view of them (blocking, as [`Self::new`]).
+    pub fn reload(&self) -> SettingsView {
+        let (effective, view) = self.store.read();
         *self
             .current
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = effective;
+        view
     }
 
     /// A client of the service at `api_url` with `token` (for "Test connection", before saving).

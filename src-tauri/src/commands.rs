@@ -45,8 +45,7 @@ pub async fn save_settings(
     let backend = Arc::clone(&backend);
     blocking(move || {
         backend.store().save(update)?;
-        backend.reload();
-        Ok(backend.store().view())
+        Ok(backend.reload())
     })
     .await
 }

@@ -242,6 +242,13 @@ impl State {
         self.records.iter_mut().find(|record| record.id == id)
     }
 
+    /// Whether a row other than `except` is still moving `name` (both would share one result).
+    fn name_on_its_way(&self, name: &str, except: Option<&str>) -> bool {
+        self.records.iter().any(|record| {
+            Some(record.id.as_str()) != except && record.status.is_active() && record.name == name
+        })
+    }
+
     fn emit(&self, event: &UiEvent) {
         if let Some(sink) = &self.sink {
             sink(event);
@@ -320,16 +327,8 @@ impl Jobs {
             let mut state = self.lock();
             for file in files {
                 let id = state.new_id();
-                let busy = state
-                    .records
-                    .iter()
-                    .any(|record| record.status.is_active() && record.name == file.name);
-                let error = busy.then(|| {
-                    CommandError::new(
-                        "duplicate",
-                        "A file with this name is already on its way; retry once it is done.",
-                    )
-                });
+                let busy = state.name_on_its_way(&file.name, None);
+                let error = busy.then(duplicate_name);
                 let record = Record {
                     id: id.clone(),
                     name: file.name,
@@ -436,15 +435,8 @@ impl Jobs {
                 return Ok(());
             }
             let name = record.name.clone();
-            let busy = state
-                .records
-                .iter()
-                .any(|other| other.id != id && other.status.is_active() && other.name == name);
-            if busy {
-                return Err(CommandError::new(
-                    "duplicate",
-                    "A file with this name is already on its way; retry once it is done.",
-                ));
+            if state.name_on_its_way(&name, Some(id)) {
+                return Err(duplicate_name());
             }
             let record = state.record_mut(id).ok_or_else(CommandError::not_found)?;
             record.error = None;
@@ -748,6 +740,13 @@ impl Jobs {
         };
         self.inner.backend.notify(notice);
     }
+}
+
+fn duplicate_name() -> CommandError {
+    CommandError::new(
+        "duplicate",
+        "A file with this name is already on its way; retry once it is done.",
+    )
 }
 
 fn load(file: &Path) -> Vec<Record> {

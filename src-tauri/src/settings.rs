@@ -145,8 +145,16 @@ impl SettingsStore {
     /// The settings in effect for this run: the saved ones under the environment's overrides,
     /// with the token read from the keyring (a blocking call: keep it off async threads).
     pub fn effective(&self) -> Effective {
-        let saved = self.saved();
-        let api_url = self.overrides.api_url.clone().unwrap_or(saved.api_url);
+        self.effective_from(&self.saved())
+    }
+
+    /// [`Self::effective`] for settings already read.
+    fn effective_from(&self, saved: &SavedSettings) -> Effective {
+        let api_url = self
+            .overrides
+            .api_url
+            .clone()
+            .unwrap_or_else(|| saved.api_url.clone());
         let token = match &self.overrides.token {
             Some(token) => Some(Token::new(token.clone())),
             None => self.keyring_token(&api_url),
@@ -155,7 +163,7 @@ impl SettingsStore {
             .overrides
             .results_dir
             .clone()
-            .or(saved.results_dir)
+            .or_else(|| saved.results_dir.clone())
             .unwrap_or_else(|| self.default_results_dir.clone());
         Effective {
             api_url,
@@ -176,17 +184,24 @@ impl SettingsStore {
 
     /// The settings as the page shows them (blocking: reads the keyring).
     pub fn view(&self) -> SettingsView {
+        self.read().1
+    }
+
+    /// Reads the settings once: those in effect, and the page's view of them (blocking: reads
+    /// the keyring).
+    pub fn read(&self) -> (Effective, SettingsView) {
         let saved = self.saved();
-        let effective = self.effective();
-        SettingsView {
+        let effective = self.effective_from(&saved);
+        let view = SettingsView {
             configured: !effective.api_url.is_empty() && effective.token.is_some(),
             has_token: effective.token.is_some(),
-            api_url: effective.api_url,
-            results_dir: effective.results_dir,
+            api_url: effective.api_url.clone(),
+            results_dir: effective.results_dir.clone(),
             language: saved.language,
             api_url_from_environment: self.overrides.api_url.is_some(),
             token_from_environment: self.overrides.token.is_some(),
-        }
+        };
+        (effective, view)
     }
 
     /// Checks and saves `update`: the file atomically, a new token in the keyring (blocking).
@@ -227,15 +242,16 @@ impl SettingsStore {
                 .save(url, &Token::new(token))
                 .map_err(|error| CommandError::new("keyring", error.to_string()))?;
         }
+        // Values from the environment show in the form but are not the user's to save.
+        let previous = self.saved();
         let saved = SavedSettings {
-            // An address from the environment shows in the form but is not the user's to save.
             api_url: if self.overrides.api_url.is_some() {
-                self.saved().api_url
+                previous.api_url
             } else {
                 api_url
             },
             results_dir: if self.overrides.results_dir.is_some() {
-                self.saved().results_dir
+                previous.results_dir
             } else {
                 update.results_dir
             },

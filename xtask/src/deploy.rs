@@ -57,10 +57,7 @@ fn scripts(root: &Path) -> Result<Vec<PathBuf>> {
 /// The virtual environment's Python, after making the environment if it is missing or was made
 /// from other requirements.
 fn virtual_env(root: &Path) -> Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let venv = target.join("deploy-venv");
+    let venv = crate::target_dir(root).join("deploy-venv");
     let python = venv.join("bin").join("python");
     // The requirements the environment was made from, written once everything is installed.
     let installed = venv.join("installed-requirements.txt");

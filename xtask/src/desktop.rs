@@ -7,14 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::{cargo, step, system};
+use crate::{cargo, step, system, target_dir};
 
 /// The version of `tauri-driver` the window tests use.
 const TAURI_DRIVER_VERSION: &str = "2.1.0";
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
-}
 
 /// Builds the app and the local stack, starts the stack, opens the app configured for it, and
 /// stops the stack when the app exits. `args` go to the stack (`ddn-local`).
