@@ -16,7 +16,7 @@ use crate::backend::AppBackend;
 use crate::error::CommandError;
 use crate::jobs::{Jobs, UiEvent};
 use crate::settings::{SettingsUpdate, SettingsView, check_api_url};
-use crate::{Launch, files};
+use crate::{Launch, batching, files};
 
 /// Runs blocking `work` off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -92,18 +92,19 @@ pub async fn start_uploads(
     Ok(jobs.add_files(found, skipped))
 }
 
-/// Sends the list's events to `events` from now on and answers the list as it stands.
+/// Sends the list's events to `events` from now on, in batches, and answers the list as it
+/// stands.
 #[tauri::command]
 pub fn restore_transfers(
     jobs: State<'_, Jobs>,
     launch: State<'_, Launch>,
-    events: Channel<UiEvent>,
+    events: Channel<Vec<UiEvent>>,
 ) -> Vec<UiEvent> {
     launch.page_ready();
-    jobs.attach(Arc::new(move |event: &UiEvent| {
-        // A page that went away cannot take events; the next page attaches its own channel.
-        let _ = events.send(event.clone());
-    }))
+    // A page that went away cannot take events; the next page attaches its own channel.
+    let (sink, forward) = batching::batched(move |batch| events.send(batch).is_ok());
+    tauri::async_runtime::spawn(forward);
+    jobs.attach(sink)
 }
 
 /// Stops a transfer.

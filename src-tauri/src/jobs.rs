@@ -73,7 +73,8 @@ pub struct Record {
     pub error: Option<CommandError>,
 }
 
-/// What the page is told, one message per change. Shapes match `ui/src/transfers.js`.
+/// What the page is told, one event per change (sent in batches, see [`crate::batching`]).
+/// Shapes match `ui/src/transfers.js`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(
     tag = "type",

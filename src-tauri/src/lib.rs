@@ -12,11 +12,13 @@ use ddn_transfer::EngineOptions;
 use tauri::{Manager as _, Runtime};
 
 pub mod backend;
+pub mod batching;
 pub mod commands;
 pub mod error;
 pub mod files;
 pub mod jobs;
 pub mod notices;
+pub mod rendering;
 pub mod settings;
 
 use backend::{AppBackend, Notify};

@@ -14,7 +14,7 @@ use ddn_localstack::session_keyring::SessionKeyring;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use serde_json::{Value, json};
 use support::{
-    Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, screenshot_dir,
+    Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, screenshot_dir, write_list,
 };
 
 /// Sends `paths` the way a drop does: the drop handler hands the dropped paths to this command.
@@ -275,6 +275,108 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
         "before {before:?}\nafter {after:?}"
     );
     app.screenshot(&shots.join("ko-after-restart.png")).await?;
+    app.close().await?;
+    stack.stop().await;
+    Ok(())
+}
+
+/// A list of hundreds draws only the rows in view: the page stays light however long the list
+/// grows, and scrolling brings the other rows in, in order and with their place in the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_list_draws_only_the_rows_in_view() -> Result<()> {
+    const ROWS: usize = 500;
+    let stack = LocalStack::start(LocalStackOptions::default()).await?;
+    let keyring = SessionKeyring::start()?;
+    let display = Display::start()?;
+    let work = tempfile::tempdir()?;
+    let data_home = work.path().join("data");
+    write_list(&data_home, ROWS)?;
+    let driver = Driver::start(
+        &display,
+        &keyring,
+        &[
+            ("DDN_API_URL", stack.api_url().to_owned()),
+            ("DDN_API_TOKEN", stack.token().to_owned()),
+            (
+                "DDN_RESULTS_DIR",
+                work.path().join("results").display().to_string(),
+            ),
+            ("XDG_DATA_HOME", data_home.display().to_string()),
+            ("LANG", "C.UTF-8".to_owned()),
+        ],
+    )
+    .await?;
+    let app = driver.open().await?;
+    app.wait_for(
+        "the restored list",
+        &format!("return document.getElementById('totals').dataset.count === '{ROWS}'"),
+        LIMIT,
+    )
+    .await?;
+    let drawn = "return [...document.querySelectorAll('#transfers .transfer')].map((row) => ({
+        name: row.querySelector('.transfer-name').textContent.split(' · ')[0],
+        position: Number(row.getAttribute('aria-posinset')),
+        size: Number(row.getAttribute('aria-setsize')),
+        visible: row.getBoundingClientRect().top < window.innerHeight,
+    }));";
+    let check = |rows: &Value, first_name: &str| -> Result<()> {
+        let rows = rows.as_array().context("rows")?;
+        ensure!(
+            (4..=30).contains(&rows.len()),
+            "drew {} rows for a list of {ROWS}",
+            rows.len()
+        );
+        ensure!(rows.iter().all(|row| row["size"] == json!(ROWS)));
+        for pair in rows.windows(2) {
+            ensure!(
+                pair[1]["position"].as_u64() == pair[0]["position"].as_u64().map(|p| p + 1),
+                "drawn rows are consecutive and in order: {pair:?}"
+            );
+        }
+        for row in rows {
+            let position = row["position"].as_u64().context("position")? as usize;
+            ensure!(row["name"] == json!(format!("scan-{:03}.pdf", position - 1)));
+        }
+        ensure!(
+            rows.iter()
+                .any(|row| row["name"] == json!(first_name) && row["visible"] == json!(true)),
+            "{first_name} is drawn and in view: {rows:?}"
+        );
+        Ok(())
+    };
+    check(&app.script(drawn, json!([])).await?, "scan-000.pdf")?;
+
+    app.script(
+        "window.scrollTo(0, document.documentElement.scrollHeight); return true",
+        json!([]),
+    )
+    .await?;
+    app.wait_for(
+        "the last row",
+        "return [...document.querySelectorAll('#transfers .transfer')].some((row) =>
+            row.getAttribute('aria-posinset') === '500')",
+        LIMIT,
+    )
+    .await?;
+    check(&app.script(drawn, json!([])).await?, "scan-499.pdf")?;
+    app.screenshot(&screenshot_dir().join("en-long-list-end.png"))
+        .await?;
+
+    // Removing a row from the end of the list keeps the count and positions true.
+    app.click(".transfer[aria-posinset=\"500\"] button[data-action=\"remove\"]")
+        .await?;
+    app.wait_for(
+        "the row gone",
+        "return document.getElementById('totals').dataset.count === '499'",
+        LIMIT,
+    )
+    .await?;
+    let rows = app.script(drawn, json!([])).await?;
+    ensure!(
+        rows.as_array()
+            .is_some_and(|rows| rows.iter().all(|row| row["size"] == json!(ROWS - 1))),
+        "{rows}"
+    );
     app.close().await?;
     stack.stop().await;
     Ok(())

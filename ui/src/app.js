@@ -2,7 +2,7 @@
 // setup and settings, and the list kept in step with the app's events. Everything that decides
 // something lives in the tested modules beside this one.
 
-import { applyEvent, emptyList } from "./transfers.js";
+import { applyEvents, emptyList } from "./transfers.js";
 import { pickLanguage, translator } from "./i18n.js";
 import { ListView } from "./view.js";
 import { SettingsForm } from "./settings-form.js";
@@ -74,9 +74,9 @@ function announce(text) {
   byId("announcer").textContent = text;
 }
 
-/** @param {{ type: string, id: string }} event */
-function onTransferEvent(event) {
-  state.list = applyEvent(state.list, event);
+/** @param {{ type: string, id: string }[]} events a batch, in order */
+function onTransferEvents(events) {
+  state.list = applyEvents(state.list, events);
   scheduleRender();
 }
 
@@ -99,6 +99,15 @@ function showError(error) {
 /** @param {string[]} paths */
 function send(paths) {
   if (paths.length > 0) backend.startUploads(paths).catch(showError);
+}
+
+/** The list draws only the rows in view, so it follows scrolling and the window's size. */
+function followView() {
+  window.addEventListener("scroll", scheduleRender, { passive: true });
+  window.addEventListener("resize", () => {
+    view.remeasure();
+    scheduleRender();
+  });
 }
 
 function setUpDropZone() {
@@ -136,14 +145,13 @@ function route() {
 async function start() {
   applySettings(await backend.loadSettings().catch(() => null));
   setUpDropZone();
+  followView();
   const openSettings = () => settingsForm.open(state.settings);
   byId("open-settings").addEventListener("click", openSettings);
   byId("welcome-setup").addEventListener("click", openSettings);
   window.addEventListener("hashchange", route);
   route();
-  for (const event of await backend.restoreTransfers(onTransferEvent).catch(() => [])) {
-    onTransferEvent(event);
-  }
+  onTransferEvents(await backend.restoreTransfers(onTransferEvents).catch(() => []));
   document.body.dataset.ready = "true";
 }
 

@@ -38,12 +38,13 @@ export function startUploads(paths) {
 
 /**
  * The list as the app remembers it (it survives restarts), as `added` events; every later change
- * of any row is reported to `onEvent`, through one channel for the page's lifetime.
- * @param {(event: any) => void} onEvent
+ * of any row is reported to `onEvents`, in batches (arrays, in order), through one channel for
+ * the page's lifetime.
+ * @param {(events: any[]) => void} onEvents
  * @returns {Promise<any[]>}
  */
-export function restoreTransfers(onEvent) {
-  return invoke("restore_transfers", { events: channel(onEvent) });
+export function restoreTransfers(onEvents) {
+  return invoke("restore_transfers", { events: channel(onEvents) });
 }
 
 const ACTION_COMMANDS = {

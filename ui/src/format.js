@@ -7,10 +7,10 @@ const UNITS = ["B", "kB", "MB", "GB", "TB", "PB"];
 
 /**
  * A byte count as "0 B", "999 B", "1.5 MB", "12 GB": three significant digits at most.
+ * The same in both of the app's languages: both write decimals with a point.
  * @param {number} bytes
- * @param {string} locale a BCP 47 tag, e.g. "en" or "ko"
  */
-export function formatBytes(bytes, locale = "en") {
+export function formatBytes(bytes) {
   if (!Number.isFinite(bytes) || bytes < 0) return "–";
   let value = bytes;
   let unit = 0;
@@ -24,39 +24,19 @@ export function formatBytes(bytes, locale = "en") {
     unit += 1;
   }
   const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  const number = numberFormat(locale, digits).format(value);
+  // No number here reaches a thousand, so there is no grouping to do and no Intl formatter is
+  // needed (WebKit's first one costs about 10 MiB of locale data).
+  const number = String(Number(value.toFixed(digits)));
   return `${number} ${UNITS[unit]}`;
-}
-
-/**
- * Intl formatters are costly to make (each holds its own ICU data) and this runs for every row on
- * every progress report, so one is kept per locale and number of decimals.
- * @type {Map<string, Intl.NumberFormat>}
- */
-const NUMBER_FORMATS = new Map();
-
-/**
- * @param {string} locale
- * @param {number} digits
- */
-function numberFormat(locale, digits) {
-  const key = `${locale}/${digits}`;
-  let format = NUMBER_FORMATS.get(key);
-  if (!format) {
-    format = new Intl.NumberFormat(locale, { maximumFractionDigits: digits, minimumFractionDigits: 0 });
-    NUMBER_FORMATS.set(key, format);
-  }
-  return format;
 }
 
 /**
  * A speed as "12.5 MB/s"; "–" when unknown.
  * @param {number | null | undefined} bytesPerSecond
- * @param {string} locale
  */
-export function formatSpeed(bytesPerSecond, locale = "en") {
+export function formatSpeed(bytesPerSecond) {
   if (bytesPerSecond == null || !Number.isFinite(bytesPerSecond) || bytesPerSecond <= 0) return "–";
-  return `${formatBytes(bytesPerSecond, locale)}/s`;
+  return `${formatBytes(bytesPerSecond)}/s`;
 }
 
 /**

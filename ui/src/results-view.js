@@ -45,7 +45,7 @@ export class ResultsView {
         item.className = "transfer";
         const name = document.createElement("span");
         name.className = "transfer-name";
-        name.textContent = `${result.name} · ${formatBytes(result.size, language)}`;
+        name.textContent = `${result.name} · ${formatBytes(result.size)}`;
         const when = document.createElement("span");
         when.className = "transfer-detail";
         when.textContent = new Date(result.lastModified).toLocaleString(language);

@@ -51,35 +51,71 @@ export function emptyList() {
  * @returns {TransferList}
  */
 export function applyEvent(list, event) {
-  if (event.type === "added") {
-    if (list.rows[event.id]) return list;
-    /** @type {Row} */
-    const row = {
-      id: event.id,
-      name: event.name,
-      size: event.size ?? 0,
-      status: event.status ?? Status.Waiting,
-      transferred: 0,
-      total: event.size ?? 0,
-      bytesPerSecond: null,
-      etaSeconds: null,
-      error: event.error ?? null,
-      retrying: null,
-      resultPath: event.resultPath ?? null,
-    };
-    return { order: [...list.order, event.id], rows: { ...list.rows, [event.id]: row } };
+  return applyEvents(list, [event]);
+}
+
+/**
+ * Applies a batch of events in order, as {@link applyEvent} would one by one, but copying the
+ * list once for the batch rather than once per event: 200 files added at once cost one copy.
+ * Rows that no event changed stay identical (the view redraws only rows that changed).
+ * @param {TransferList} list
+ * @param {{ type: string, id: string, [key: string]: any }[]} events
+ * @returns {TransferList}
+ */
+export function applyEvents(list, events) {
+  let { order, rows } = list;
+  let ownOrder = false;
+  let ownRows = false;
+  const writableRows = () => {
+    if (!ownRows) {
+      rows = { ...rows };
+      ownRows = true;
+    }
+    return rows;
+  };
+  for (const event of events) {
+    if (event.type === "added") {
+      if (rows[event.id]) continue;
+      if (!ownOrder) {
+        order = [...order];
+        ownOrder = true;
+      }
+      order.push(event.id);
+      writableRows()[event.id] = newRow(event);
+    } else if (event.type === "removed") {
+      if (!rows[event.id]) continue;
+      delete writableRows()[event.id];
+      order = order.filter((id) => id !== event.id);
+      ownOrder = true;
+    } else {
+      const row = rows[event.id];
+      if (!row) continue;
+      const next = nextRow(row, event);
+      if (next !== row) writableRows()[event.id] = next;
+    }
   }
-  if (event.type === "removed") {
-    if (!list.rows[event.id]) return list;
-    const rows = { ...list.rows };
-    delete rows[event.id];
-    return { order: list.order.filter((id) => id !== event.id), rows };
-  }
-  const row = list.rows[event.id];
-  if (!row) return list;
-  const next = nextRow(row, event);
-  if (next === row) return list;
-  return { order: list.order, rows: { ...list.rows, [event.id]: next } };
+  return order === list.order && rows === list.rows ? list : { order, rows };
+}
+
+/**
+ * A new row from an `added` event.
+ * @param {{ id: string, [key: string]: any }} event
+ * @returns {Row}
+ */
+function newRow(event) {
+  return {
+    id: event.id,
+    name: event.name,
+    size: event.size ?? 0,
+    status: event.status ?? Status.Waiting,
+    transferred: 0,
+    total: event.size ?? 0,
+    bytesPerSecond: null,
+    etaSeconds: null,
+    error: event.error ?? null,
+    retrying: null,
+    resultPath: event.resultPath ?? null,
+  };
 }
 
 /**

@@ -1,6 +1,8 @@
-// Draws the transfer list. Rows are keyed by id and redrawn only when their row object changed
-// (the list's functions keep unchanged rows identical), so 200 transfers reporting progress ten
-// times a second touch only the rows that moved.
+// Draws the transfer list. Only the rows in view (and a few either side) have elements: the list
+// element is as tall as all rows together, and each drawn row is placed at its index, so a list of
+// thousands costs the page no more than a screenful. Drawn rows are keyed by id and redrawn only
+// when their row object changed (the list's functions keep unchanged rows identical), so 200
+// transfers reporting progress ten times a second touch only the rows that moved and are seen.
 
 import { actionsFor, totals } from "./transfers.js";
 import { formatBytes, formatDuration, formatSpeed, percent } from "./format.js";
@@ -13,7 +15,27 @@ import { errorMessage } from "./i18n.js";
  * @property {(action: string, id: string) => void} onAction
  */
 
-/** Remembers what each row's element last showed. */
+/** Rows drawn beyond each edge of the view, so scrolling and tabbing find them ready. */
+const OVERSCAN = 6;
+/** Space between rows, in CSS pixels. */
+const ROW_GAP = 8;
+
+/**
+ * The rows to draw: those that cross the part of the list in view, plus `overscan` either side.
+ * @param {{ listTop: number, viewHeight: number, pitch: number, count: number, overscan: number }} view
+ *   `listTop` is the list's top edge relative to the top of the view (negative once scrolled past)
+ * @returns {{ first: number, end: number }} indexes `first` up to, not including, `end`
+ */
+export function visibleRange({ listTop, viewHeight, pitch, count, overscan }) {
+  if (count === 0 || !(pitch > 0)) return { first: 0, end: Math.min(count, overscan) };
+  const from = Math.max(0, -listTop);
+  const to = Math.max(0, viewHeight - listTop);
+  const first = Math.max(0, Math.floor(from / pitch) - overscan);
+  const end = Math.min(count, Math.ceil(to / pitch) + overscan);
+  return { first: Math.min(first, end), end };
+}
+
+/** Remembers what each drawn row's element last showed. */
 export class ListView {
   /**
    * @param {HTMLElement} listElement
@@ -24,57 +46,131 @@ export class ListView {
     this.listElement = listElement;
     this.totalsElement = totalsElement;
     this.announcer = announcer;
-    /** @type {Map<string, { row: any, element: HTMLLIElement }>} */
+    /** @type {Map<string, { row: any, index: number, element: HTMLLIElement }>} */
     this.drawn = new Map();
+    /** Each row's status when last drawn, to announce changes of rows out of view too. */
+    /** @type {Map<string, string>} */
+    this.statuses = new Map();
     this.language = "";
+    /** Distance from one row's top to the next one's; measured from the first drawn row. */
+    this.pitch = 0;
+    /** @type {ViewContext | null} */
+    this.context = null;
+    listElement.addEventListener("click", (event) => {
+      const button = /** @type {HTMLElement} */ (event.target).closest("button[data-action]");
+      const item = button?.closest("li[data-id]");
+      if (button && item && this.context) {
+        this.context.onAction(button.dataset.action ?? "", /** @type {HTMLElement} */ (item).dataset.id ?? "");
+      }
+    });
+  }
+
+  /** Forget the row height, e.g. after the window or its text size changed. */
+  remeasure() {
+    this.pitch = 0;
   }
 
   /**
-   * Brings the page up to date with `list`.
+   * Brings the page up to date with `list`, drawing the rows now in view.
    * @param {import("./transfers.js").TransferList} list
    * @param {ViewContext} context
    */
   render(list, context) {
+    this.context = context;
     const relabel = context.language !== this.language;
     this.language = context.language;
+    this.announceChanges(list, context);
+
+    const count = list.order.length;
+    const range = visibleRange({
+      listTop: this.listElement.getBoundingClientRect().top,
+      viewHeight: window.innerHeight,
+      pitch: this.pitch,
+      count,
+      overscan: OVERSCAN,
+    });
+    /** @type {Map<string, number>} */
+    const wanted = new Map();
+    for (let index = range.first; index < range.end; index += 1) wanted.set(list.order[index], index);
+    // The row holding the focus stays drawn wherever it is, so keyboard users never lose it.
+    const focused = /** @type {HTMLElement | null} */ (document.activeElement?.closest("li[data-id]") ?? null);
+    const focusedId = focused?.dataset.id;
+    if (focusedId && list.rows[focusedId] && !wanted.has(focusedId)) {
+      wanted.set(focusedId, list.order.indexOf(focusedId));
+    }
+
     for (const [id, entry] of this.drawn) {
-      if (!list.rows[id]) {
+      if (!wanted.has(id)) {
         entry.element.remove();
         this.drawn.delete(id);
       }
     }
+    const drawOrder = [...wanted].sort((a, b) => a[1] - b[1]);
     let previous = null;
-    for (const id of list.order) {
+    for (const [id, index] of drawOrder) {
       const row = list.rows[id];
       let entry = this.drawn.get(id);
       if (!entry) {
-        entry = { row: null, element: createRowElement(id, context) };
+        entry = { row: null, index: -1, element: createRowElement(id) };
         this.drawn.set(id, entry);
       }
       if (entry.row !== row || relabel) {
-        if (entry.row && entry.row.status !== row.status) {
-          this.announcer.textContent = `${row.name}: ${context.t(`status.${row.status}`)}`;
-        }
         fillRowElement(entry.element, row, context);
         entry.row = row;
       }
+      if (entry.index !== index) {
+        entry.element.setAttribute("aria-posinset", String(index + 1));
+        entry.index = index;
+      }
+      entry.element.setAttribute("aria-setsize", String(count));
+      // Elements keep the rows' order, so Tab moves through them as they are shown.
       const expectedPosition = previous ? previous.nextSibling : this.listElement.firstChild;
       if (expectedPosition !== entry.element) {
         this.listElement.insertBefore(entry.element, expectedPosition);
       }
       previous = entry.element;
     }
+
+    const first = drawOrder.length > 0 ? this.drawn.get(drawOrder[0][0]) : undefined;
+    const measuredNow = this.pitch === 0 && first !== undefined;
+    if (measuredNow) this.pitch = first.element.offsetHeight + ROW_GAP;
+    for (const [id] of drawOrder) {
+      const entry = /** @type {{ index: number, element: HTMLLIElement }} */ (this.drawn.get(id));
+      entry.element.style.transform = `translateY(${entry.index * this.pitch}px)`;
+    }
+    this.listElement.style.height = count === 0 ? "0" : `${count * this.pitch - ROW_GAP}px`;
+
     const sums = totals(list);
     this.totalsElement.textContent =
       sums.count === 0 ? context.t("totals.empty") : context.t("totals.summary", sums);
+    this.totalsElement.dataset.count = String(sums.count);
+    this.totalsElement.dataset.ready = String(sums.ready);
+    // The first drawing could only guess which rows were in view; draw again with their height.
+    if (measuredNow) this.render(list, context);
+  }
+
+  /**
+   * Reads out the newest status change, of any row, in view or not.
+   * @param {import("./transfers.js").TransferList} list
+   * @param {ViewContext} context
+   */
+  announceChanges(list, context) {
+    for (const id of this.statuses.keys()) {
+      if (!list.rows[id]) this.statuses.delete(id);
+    }
+    for (const id of list.order) {
+      const row = list.rows[id];
+      const before = this.statuses.get(id);
+      if (before !== undefined && before !== row.status) {
+        this.announcer.textContent = `${row.name}: ${context.t(`status.${row.status}`)}`;
+      }
+      this.statuses.set(id, row.status);
+    }
   }
 }
 
-/**
- * @param {string} id
- * @param {ViewContext} context
- */
-function createRowElement(id, context) {
+/** @param {string} id */
+function createRowElement(id) {
   const item = document.createElement("li");
   item.className = "transfer";
   item.dataset.id = id;
@@ -84,10 +180,6 @@ function createRowElement(id, context) {
     <progress max="100" value="0"></progress>
     <span class="transfer-detail"></span>
     <span class="transfer-actions"></span>`;
-  item.querySelector(".transfer-actions").addEventListener("click", (event) => {
-    const button = /** @type {HTMLElement} */ (event.target).closest("button[data-action]");
-    if (button) context.onAction(button.dataset.action, id);
-  });
   return item;
 }
 
@@ -105,23 +197,31 @@ const ACTION_LABELS = [
  * @param {ViewContext} context
  */
 function fillRowElement(item, row, context) {
-  const { t, language } = context;
+  const { t } = context;
   item.dataset.status = row.status;
   const name = /** @type {HTMLElement} */ (item.querySelector(".transfer-name"));
-  name.textContent = `${row.name} · ${formatBytes(row.size, language)}`;
+  name.textContent = `${row.name} · ${formatBytes(row.size)}`;
+  name.title = row.name;
   /** @type {HTMLElement} */ (item.querySelector(".transfer-status")).textContent = t(
     `status.${row.status}`,
   );
   const bar = /** @type {HTMLProgressElement} */ (item.querySelector("progress"));
   bar.value = row.status === "ready" ? 100 : percent(row.transferred, row.total);
   bar.setAttribute("aria-label", `${row.name}: ${bar.value}%`);
-  /** @type {HTMLElement} */ (item.querySelector(".transfer-detail")).textContent = detail(row, context);
+  const detailElement = /** @type {HTMLElement} */ (item.querySelector(".transfer-detail"));
+  detailElement.textContent = detail(row, context);
+  detailElement.title = detailElement.textContent;
 
   const allowed = actionsFor(row);
   const actions = /** @type {HTMLElement} */ (item.querySelector(".transfer-actions"));
   const wanted = ACTION_LABELS.filter(([action]) =>
     action === "show" ? allowed.open : allowed[/** @type {keyof typeof allowed} */ (action)],
   );
+  // Buttons are remade only when they change, so a focused Cancel keeps the focus while its row
+  // reports progress.
+  const key = `${context.language}:${wanted.map(([action]) => action).join(",")}`;
+  if (actions.dataset.key === key) return;
+  actions.dataset.key = key;
   actions.replaceChildren(
     ...wanted.map(([action, label]) => {
       const button = document.createElement("button");
@@ -139,7 +239,7 @@ function fillRowElement(item, row, context) {
  * @param {import("./transfers.js").Row} row
  * @param {ViewContext} context
  */
-export function detail(row, { t, language }) {
+export function detail(row, { t }) {
   if (row.status === "failed") return errorMessage(row.error, t);
   if (row.retrying) {
     return t("row.retrying", {
@@ -150,9 +250,9 @@ export function detail(row, { t, language }) {
   if (row.status === "processing") return t("row.processing");
   if (row.status === "uploading" || row.status === "downloading") {
     return t("row.progress", {
-      done: formatBytes(row.transferred, language),
-      total: formatBytes(row.total, language),
-      speed: formatSpeed(row.bytesPerSecond, language),
+      done: formatBytes(row.transferred),
+      total: formatBytes(row.total),
+      speed: formatSpeed(row.bytesPerSecond),
       left: formatDuration(row.etaSeconds, t),
     });
   }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { Status, actionsFor, applyEvent, emptyList, totals } from "../src/transfers.js";
+import { Status, actionsFor, applyEvent, applyEvents, emptyList, totals } from "../src/transfers.js";
 
 /** Applies events in order from an empty list. */
 function run(...events) {
@@ -130,4 +130,32 @@ test("a progress event replaces only its own row, among 200", () => {
   const changed = after.order.filter((id) => after.rows[id] !== before.rows[id]);
   assert.deepEqual(changed, ["f7"]);
   assert.equal(after.order, before.order);
+});
+
+test("a batch gives the same list as its events one by one, copying the list once", () => {
+  const before = run(added("a"), added("b"), { type: "uploading", id: "a", total: 1000 });
+  const batch = [
+    ...Array.from({ length: 200 }, (_, i) => added(`n${i}`)),
+    { type: "progress", id: "a", transferred: 10, total: 1000, bytesPerSecond: 5, etaSeconds: 9 },
+    { type: "removed", id: "n7" },
+    { type: "failed", id: "n8", error: { kind: "io", message: "gone" } },
+    { type: "ready", id: "nobody" },
+  ];
+  const together = applyEvents(before, batch);
+  assert.deepEqual(together, batch.reduce(applyEvent, before));
+  assert.equal(together.order.length, 201);
+  assert.equal(together.rows.b, before.rows.b, "an untouched row stays the same object");
+  assert.equal(before.order.length, 2, "the old list is left as it was");
+  assert.equal(before.rows.n0, undefined);
+});
+
+test("a batch that changes nothing answers the same list", () => {
+  const list = run(added("a"));
+  assert.equal(applyEvents(list, [added("a"), { type: "progress", id: "a", transferred: 1, total: 2 }]), list);
+  assert.equal(applyEvents(list, []), list);
+});
+
+test("a row removed and added again in one batch appears once", () => {
+  const list = applyEvents(run(added("a"), added("b")), [{ type: "removed", id: "a" }, added("a")]);
+  assert.deepEqual(list.order, ["b", "a"]);
 });

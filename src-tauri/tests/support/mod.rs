@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use ddn_desktop::jobs::{Record, Status};
 use ddn_localstack::session_keyring::SessionKeyring;
 
 pub use webdriver::Session;
@@ -36,44 +37,40 @@ pub struct Display {
 }
 
 impl Display {
-    /// Starts Xvfb on the first free display number from 90.
+    /// Starts Xvfb on a free display number, which the server picks itself and reports when it
+    /// is ready (`-displayfd`), so tests that start displays at the same time never share one.
     pub fn start() -> Result<Self> {
-        for number in 90..190 {
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-            let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
-            if socket.exists() || lock.exists() {
-                continue;
+        let mut server = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context(
+                "could not start Xvfb (Debian package: xvfb; `cargo xtask test` installs it)",
+            )?;
+        let stdout = server.stdout.take().context("Xvfb's output")?;
+        let (reported, number) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = reported.send(line.trim().parse::<u32>());
+        });
+        let mut display = Self { number: 0, server };
+        match number.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(number)) => {
+                display.number = number;
+                Ok(display)
             }
-            let server = Command::new("Xvfb")
-                .args([
-                    &format!(":{number}"),
-                    "-screen",
-                    "0",
-                    "1024x768x24",
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context(
-                    "could not start Xvfb (Debian package: xvfb; `cargo xtask test` installs it)",
-                )?;
-            let mut display = Self { number, server };
-            let started = Instant::now();
-            while !socket.exists() {
-                if let Some(status) = display.server.try_wait()? {
-                    bail!("Xvfb :{number} exited: {status}");
-                }
-                if started.elapsed() > Duration::from_secs(10) {
-                    bail!("Xvfb :{number} did not start");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            display.number = number;
-            return Ok(display);
+            _ => bail!("Xvfb did not start: {:?}", display.server.try_wait()),
         }
-        bail!("no free X display number")
     }
 
     /// `:N`.
@@ -196,6 +193,27 @@ pub const ROWS_SCRIPT: &str =
     detail: row.querySelector('.transfer-detail').textContent,
     actions: [...row.querySelectorAll('button[data-action]')].map((b) => b.dataset.action),
 }));";
+
+/// Writes a list of `count` finished rows (`scan-000.pdf`, ...), as the app saves it, into the
+/// data folder under `data_home` (the app's `XDG_DATA_HOME`).
+pub fn write_list(data_home: &Path, count: usize) -> Result<()> {
+    let dir = data_home.join("com.ddn.transfer");
+    std::fs::create_dir_all(&dir)?;
+    let records: Vec<Record> = (0..count)
+        .map(|i| Record {
+            id: format!("t{i:04}"),
+            name: format!("scan-{i:03}.pdf"),
+            source: Some(PathBuf::from(format!("/data/scans/scan-{i:03}.pdf"))),
+            size: 1_000_000 + i as u64,
+            status: Status::Ready,
+            uploaded: true,
+            result_path: Some(PathBuf::from(format!("/data/results/scan-{i:03}.pdf"))),
+            error: None,
+        })
+        .collect();
+    std::fs::write(dir.join("transfers.json"), serde_json::to_vec(&records)?)?;
+    Ok(())
+}
 
 /// Records every status each row shows, as the DOM changes, in `window.seenStatuses`.
 pub const WATCH_STATUSES_SCRIPT: &str = "
