@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result, ensure};
 use ddn_localstack::session_keyring::SessionKeyring;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use serde_json::{Value, json};
+use support::desktop_bus::{DesktopBus, Shown};
 use support::{
     Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, screenshot_dir, write_list,
 };
@@ -89,6 +90,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     .await?;
     let keyring = SessionKeyring::start()?;
     let display = Display::start()?;
+    let desktop = DesktopBus::start(&display, &keyring)?;
     let work = tempfile::tempdir()?;
     let inputs = work.path().join("inputs");
     let results = work.path().join("results");
@@ -168,6 +170,18 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
         totals == json!("4 files · 4 ready · 0 in progress · 0 failed"),
         "totals: {totals}"
     );
+    // The batch ends in one notification, which the system's notification daemon received.
+    let shown = desktop.wait_for_notifications(1, LIMIT).await?;
+    ensure!(
+        shown == [Shown::new("DDN Transfer", "4 results are ready.")],
+        "notifications: {shown:?}"
+    );
+    // Show in folder asks the desktop's file manager to show that one result.
+    app.click("button[data-action=\"show\"][aria-label$=\"report.pdf\"]")
+        .await?;
+    let expected = vec![format!("file://{}", results.join("report.pdf").display())];
+    let asked = desktop.wait_for_shown_items(1, LIMIT).await?;
+    ensure!(asked == [expected], "asked to show {asked:?}");
 
     // A failure explains itself, and Retry sends the file once it can be read.
     let later = inputs.join("later.txt");
@@ -196,6 +210,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
         .await?;
     wait_row(&app, "later.txt", "ready").await?;
     assert_same(&results.join("later.txt"), &later)?;
+    desktop.wait_for_notifications(2, LIMIT).await?;
 
     // Korean, chosen in the settings.
     app.click("#open-settings").await?;
@@ -248,6 +263,18 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     )
     .await?;
     assert_same(&results.join("later (1).txt"), &later)?;
+    // Every batch that went to the service was told once, in the language of the moment. Files
+    // that could not be read fail as they are dropped, in front of the user: no notification.
+    let shown = desktop.wait_for_notifications(3, LIMIT).await?;
+    ensure!(
+        shown
+            == [
+                Shown::new("DDN Transfer", "4 results are ready."),
+                Shown::new("DDN Transfer", "The result of later.txt is ready."),
+                Shown::new("DDN 전송", "later.txt: 결과가 준비되었습니다."),
+            ],
+        "notifications: {shown:?}"
+    );
 
     // The list survives a restart.
     let before = rows(&app).await?;

@@ -25,8 +25,16 @@ pub const TEST_PACKAGES: &[&str] = &[
 pub const DESKTOP_PACKAGES: &[&str] = &["libwebkit2gtk-4.1-dev", "pkg-config", "build-essential"];
 
 /// Debian packages the real-window tests need beyond [`DESKTOP_PACKAGES`]: an X server without a
-/// screen, WebKit's WebDriver, and fonts with Korean glyphs for the Korean screenshots.
-pub const WINDOW_TEST_PACKAGES: &[&str] = &["xvfb", "xauth", "webkit2gtk-driver", "fonts-noto-cjk"];
+/// screen, WebKit's WebDriver, fonts with Korean glyphs for the Korean screenshots, a notification
+/// daemon to receive the app's notifications, and `dbus-monitor` to see them arrive.
+pub const WINDOW_TEST_PACKAGES: &[&str] = &[
+    "xvfb",
+    "xauth",
+    "webkit2gtk-driver",
+    "fonts-noto-cjk",
+    "dunst",
+    "dbus-bin",
+];
 
 /// Makes sure every package in `packages` is installed, installing the missing ones when it can.
 pub fn ensure_packages(packages: &[&str]) -> Result<()> {

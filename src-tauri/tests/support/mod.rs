@@ -6,6 +6,7 @@
     reason = "each test binary uses its own part of the harness"
 )]
 
+pub mod desktop_bus;
 pub mod webdriver;
 
 use std::net::TcpListener;
