@@ -180,18 +180,19 @@ async fn bench() -> Result<()> {
     )
     .await?;
     let app = driver.open().await?;
-    let record = "window.frameGaps = []; let last = performance.now();
-        const tick = (now) => { window.frameGaps.push(now - last); last = now;
-            if (!window.stopFrames) requestAnimationFrame(tick); };
+    // Each frame's interval and when it ended, so long frames can be placed in time.
+    // Each recording has a loop of its own, which ends once the recording is collected.
+    let record = "const frames = []; window.frameGaps = frames; let last = performance.now();
+        const tick = (now) => { if (window.frameGaps !== frames) return;
+            frames.push([now - last, now]); last = now; requestAnimationFrame(tick); };
         requestAnimationFrame(tick); return true;";
-    let collect = "window.stopFrames = true; return window.frameGaps;";
+    let collect = "const frames = window.frameGaps; window.frameGaps = null; return frames;";
     app.script(record, json!([])).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle = frame_stats(&app.script(collect, json!([])).await?);
-    app.script("window.stopFrames = false; return true", json!([]))
-        .await?;
     app.script(record, json!([])).await?;
     let started = Instant::now();
+    let sent_at = app.eval("performance.now()").await?.as_f64().unwrap_or(0.0);
     let sent = app
         .invoke("start_uploads", json!({ "paths": paths }))
         .await?;
@@ -211,6 +212,12 @@ async fn bench() -> Result<()> {
         "frames, {FILES} files transferring: {busy} ({FILES} x 256 KiB round trips in {:.1} s)",
         elapsed.as_secs_f64()
     );
+    for (gap, ended) in &busy.long {
+        println!(
+            "  a {gap:.0} ms frame ended {:.2} s after the files were sent",
+            (ended - sent_at) / 1000.0
+        );
+    }
     app.close().await?;
     setup.stack.stop().await;
     Ok(())
@@ -222,6 +229,8 @@ struct FrameStats {
     p99: f64,
     max: f64,
     over_50ms: usize,
+    /// The frames over 50 ms: interval and when it ended, in page time (ms).
+    long: Vec<(f64, f64)>,
 }
 
 impl std::fmt::Display for FrameStats {
@@ -234,15 +243,25 @@ impl std::fmt::Display for FrameStats {
     }
 }
 
-fn frame_stats(gaps: &serde_json::Value) -> FrameStats {
-    let mut gaps: Vec<f64> = gaps
+fn frame_stats(frames: &serde_json::Value) -> FrameStats {
+    let mut frames: Vec<(f64, f64)> = frames
         .as_array()
-        .map(|list| list.iter().filter_map(serde_json::Value::as_f64).collect())
+        .map(|list| {
+            list.iter()
+                .filter_map(|frame| Some((frame[0].as_f64()?, frame[1].as_f64()?)))
+                .collect()
+        })
         .unwrap_or_default();
     // The first interval spans the script's own start.
-    if !gaps.is_empty() {
-        gaps.remove(0);
+    if !frames.is_empty() {
+        frames.remove(0);
     }
+    let long: Vec<(f64, f64)> = frames
+        .iter()
+        .copied()
+        .filter(|(gap, _)| *gap > 50.0)
+        .collect();
+    let mut gaps: Vec<f64> = frames.iter().map(|(gap, _)| *gap).collect();
     gaps.sort_by(f64::total_cmp);
     let at = |q: f64| {
         gaps.get(((gaps.len() as f64 - 1.0) * q).round() as usize)
@@ -254,7 +273,8 @@ fn frame_stats(gaps: &serde_json::Value) -> FrameStats {
         median: at(0.5),
         p99: at(0.99),
         max: gaps.last().copied().unwrap_or(0.0),
-        over_50ms: gaps.iter().filter(|gap| **gap > 50.0).count(),
+        over_50ms: long.len(),
+        long,
     }
 }
 

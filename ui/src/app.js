@@ -139,6 +139,8 @@ function route() {
     resultsView.load();
   } else {
     byId("nav-transfers").setAttribute("aria-current", "page");
+    // The list draws what is in view, which it could not see while hidden.
+    scheduleRender();
   }
 }
 

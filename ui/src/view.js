@@ -81,6 +81,9 @@ export class ListView {
     this.language = context.language;
     this.announceChanges(list, context);
 
+    // A row is measured before any is drawn, on a sample row, also when the list is empty: the
+    // first layout of a row (its fonts, its bar) then happens at launch, not when files arrive.
+    if (this.pitch === 0) this.pitch = this.measureRow(context);
     const count = list.order.length;
     const range = visibleRange({
       listTop: this.listElement.getBoundingClientRect().top,
@@ -131,9 +134,6 @@ export class ListView {
       previous = entry.element;
     }
 
-    const first = drawOrder.length > 0 ? this.drawn.get(drawOrder[0][0]) : undefined;
-    const measuredNow = this.pitch === 0 && first !== undefined;
-    if (measuredNow) this.pitch = first.element.offsetHeight + ROW_GAP;
     for (const [id] of drawOrder) {
       const entry = /** @type {{ index: number, element: HTMLLIElement }} */ (this.drawn.get(id));
       entry.element.style.transform = `translateY(${entry.index * this.pitch}px)`;
@@ -145,8 +145,22 @@ export class ListView {
       sums.count === 0 ? context.t("totals.empty") : context.t("totals.summary", sums);
     this.totalsElement.dataset.count = String(sums.count);
     this.totalsElement.dataset.ready = String(sums.ready);
-    // The first drawing could only guess which rows were in view; draw again with their height.
-    if (measuredNow) this.render(list, context);
+  }
+
+  /**
+   * The distance from one row's top to the next one's, from a hidden sample row.
+   * @param {ViewContext} context
+   */
+  measureRow(context) {
+    const sample = createRowElement("");
+    sample.style.visibility = "hidden";
+    sample.setAttribute("aria-hidden", "true");
+    fillRowElement(sample, SAMPLE_ROW, context);
+    this.listElement.append(sample);
+    const height = sample.offsetHeight;
+    sample.remove();
+    // A list that is not laid out (hidden) measures nothing; measure again next time.
+    return height > 0 ? height + ROW_GAP : 0;
   }
 
   /**
@@ -168,6 +182,21 @@ export class ListView {
     }
   }
 }
+
+/** @type {import("./transfers.js").Row} a row in motion, to measure the height rows have */
+const SAMPLE_ROW = {
+  id: "",
+  name: "sample.pdf",
+  size: 1_000_000,
+  status: "uploading",
+  transferred: 500_000,
+  total: 1_000_000,
+  bytesPerSecond: 1_000_000,
+  etaSeconds: 1,
+  error: null,
+  retrying: null,
+  resultPath: null,
+};
 
 /** @param {string} id */
 function createRowElement(id) {
