@@ -145,7 +145,10 @@ async fn bench() -> Result<()> {
     );
     println!(
         "the app draws with {} on this machine",
-        if ddn_desktop::rendering::wants_cpu_rendering(|_| None, Path::new("/dev/dri")) {
+        if ddn_desktop::rendering::wants_cpu_rendering(
+            |name| std::env::var(name).ok(),
+            Path::new("/dev/dri")
+        ) {
             "WebKit's CPU renderer"
         } else {
             "the GPU"
