@@ -19,7 +19,7 @@ use support::{
 };
 
 /// Sends `paths` the way a drop does: the drop handler hands the dropped paths to this command.
-/// (An OS-level drag cannot be synthesized under Xvfb; everything after it is the same.)
+/// (`drag_drop.rs` drags files onto the window for real; here the files go straight to it.)
 async fn drop_paths(app: &Session, paths: &[&Path]) -> Result<Value> {
     app.invoke("start_uploads", json!({ "paths": paths })).await
 }

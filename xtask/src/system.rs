@@ -26,7 +26,8 @@ pub const DESKTOP_PACKAGES: &[&str] = &["libwebkit2gtk-4.1-dev", "pkg-config", "
 
 /// Debian packages the real-window tests need beyond [`DESKTOP_PACKAGES`]: an X server without a
 /// screen, WebKit's WebDriver, fonts with Korean glyphs for the Korean screenshots, a notification
-/// daemon to receive the app's notifications, and `dbus-monitor` to see them arrive.
+/// daemon to receive the app's notifications, `dbus-monitor` to see them arrive, and for dragging
+/// files onto the window a GTK drag source (Python's GTK bindings) and xdotool to move the pointer.
 pub const WINDOW_TEST_PACKAGES: &[&str] = &[
     "xvfb",
     "xauth",
@@ -34,6 +35,9 @@ pub const WINDOW_TEST_PACKAGES: &[&str] = &[
     "fonts-noto-cjk",
     "dunst",
     "dbus-bin",
+    "xdotool",
+    "python3-gi",
+    "gir1.2-gtk-3.0",
 ];
 
 /// Makes sure every package in `packages` is installed, installing the missing ones when it can.
