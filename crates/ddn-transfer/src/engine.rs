@@ -288,6 +288,9 @@ impl Engine {
         let start = meter.transferred();
         let mut last_count = u64::MAX;
         let mut last_change = self.clock.now();
+        // The last count the page was told. A count the throttle held back is told on a later
+        // tick, even when no byte moves after it (a stalled transfer still shows what it moved).
+        let mut reported = u64::MAX;
         loop {
             tokio::select! {
                 output = &mut request => return Ok(output),
@@ -298,11 +301,14 @@ impl Engine {
                     if count != last_count {
                         last_count = count;
                         last_change = now;
-                        if let Some(progress) = meter.set(start + count, now) {
-                            events.send(TransferEvent::Progress(progress));
-                        }
                     } else if now.duration_since(last_change) >= self.options.stall_timeout {
                         return Err(TransferError::Stalled(self.options.stall_timeout));
+                    }
+                    if count != reported
+                        && let Some(progress) = meter.set(start + count, now)
+                    {
+                        reported = count;
+                        events.send(TransferEvent::Progress(progress));
                     }
                 }
             }
