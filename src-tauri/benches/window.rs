@@ -22,7 +22,7 @@ use anyhow::{Context as _, Result, bail};
 use ddn_localstack::session_keyring::SessionKeyring;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use serde_json::json;
-use support::{APP, Display, Driver, write_list};
+use support::{APP, Display, Driver, stack_env, write_list};
 
 const ROUNDS: usize = 5;
 const FILES: usize = 200;
@@ -167,19 +167,7 @@ async fn bench() -> Result<()> {
     let driver = Driver::start(
         &setup.display,
         &setup.keyring,
-        &[
-            ("DDN_API_URL", setup.stack.api_url().to_owned()),
-            ("DDN_API_TOKEN", setup.stack.token().to_owned()),
-            (
-                "DDN_RESULTS_DIR",
-                setup
-                    .work
-                    .path()
-                    .join("frame-results")
-                    .display()
-                    .to_string(),
-            ),
-        ],
+        &stack_env(&setup.stack, &setup.work.path().join("frame-results")),
     )
     .await?;
     let app = driver.open().await?;

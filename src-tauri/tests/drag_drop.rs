@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -15,7 +14,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use ddn_localstack::session_keyring::SessionKeyring;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use serde_json::json;
-use support::{Display, Driver, LIMIT, screenshot_dir};
+use support::{Display, Driver, LIMIT, assert_same, first_line, screenshot_dir, stack_env};
 
 /// Where the drag source's window is placed: beside the app's window, which is 760 pixels wide.
 const SOURCE: (i32, i32) = (840, 40);
@@ -40,15 +39,9 @@ impl DragSource {
                 "could not start the drag source (Debian packages: python3-gi, gir1.2-gtk-3.0)",
             )?;
         let stdout = child.stdout.take().context("the drag source's output")?;
-        let (shown, wait) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = shown.send(line);
-        });
         let source = Self(child);
-        match wait.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) if line.trim() == "ready" => Ok(source),
+        match first_line(stdout, Duration::from_secs(20)) {
+            Some(line) if line == "ready" => Ok(source),
             _ => bail!("the drag source's window did not appear"),
         }
     }
@@ -117,6 +110,20 @@ async fn drop_zone_on_screen(display: &Display, app: &support::Session) -> Resul
     Ok((field("X")? + offset(0)?, field("Y")? + offset(1)?))
 }
 
+/// Whether the drop zone shows its hover state.
+const IS_HOVERING: &str = "document.getElementById('drop-zone').classList.contains('is-hovering')";
+
+/// Waits until the drop zone's hover state is `on`.
+async fn wait_hover(app: &support::Session, on: bool) -> Result<()> {
+    app.wait_for(
+        &format!("the hover state {}", if on { "on" } else { "off" }),
+        &format!("return ({IS_HOVERING}) === {on}"),
+        LIMIT,
+    )
+    .await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
     let stack = LocalStack::start(LocalStackOptions {
@@ -135,17 +142,7 @@ async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
     std::fs::write(inputs.join("scans/page 1.txt"), b"first page")?;
     std::fs::write(inputs.join("scans/page 2.txt"), b"second page")?;
 
-    let driver = Driver::start(
-        &display,
-        &keyring,
-        &[
-            ("DDN_API_URL", stack.api_url().to_owned()),
-            ("DDN_API_TOKEN", stack.token().to_owned()),
-            ("DDN_RESULTS_DIR", results.display().to_string()),
-            ("LANG", "C.UTF-8".to_owned()),
-        ],
-    )
-    .await?;
+    let driver = Driver::start(&display, &keyring, &stack_env(&stack, &results)).await?;
     let app = driver.open().await?;
     let zone = drop_zone_on_screen(&display, &app).await?;
     let _source = DragSource::start(&display, &[&letter, &inputs.join("scans")])?;
@@ -159,23 +156,13 @@ async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
     xdotool(&display, &["mousedown", "1"])?;
     glide(&display, start, (start.0 - 40, start.1 + 20))?;
     glide(&display, (start.0 - 40, start.1 + 20), zone)?;
-    app.wait_for(
-        "the hover state",
-        "return document.getElementById('drop-zone').classList.contains('is-hovering')",
-        LIMIT,
-    )
-    .await?;
+    wait_hover(&app, true).await?;
     app.screenshot(&screenshot_dir().join("en-drag-hover.png"))
         .await?;
     // Leaving the window without dropping ends the hover state and sends nothing.
     let outside = (SOURCE.0 + 40, SOURCE.1 + 100);
     glide(&display, zone, outside)?;
-    app.wait_for(
-        "the hover state to end",
-        "return !document.getElementById('drop-zone').classList.contains('is-hovering')",
-        LIMIT,
-    )
-    .await?;
+    wait_hover(&app, false).await?;
     let count = app
         .eval("document.getElementById('totals').dataset.count")
         .await?;
@@ -184,12 +171,7 @@ async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
         "nothing is sent before the drop: {count}"
     );
     glide(&display, outside, zone)?;
-    app.wait_for(
-        "the hover state again",
-        "return document.getElementById('drop-zone').classList.contains('is-hovering')",
-        LIMIT,
-    )
-    .await?;
+    wait_hover(&app, true).await?;
     xdotool(&display, &["mouseup", "1"])?;
 
     app.wait_for(
@@ -198,21 +180,19 @@ async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
         LIMIT,
     )
     .await?;
-    let hovering = app
-        .eval("document.getElementById('drop-zone').classList.contains('is-hovering')")
-        .await?;
     ensure!(
-        hovering == json!(false),
+        app.eval(IS_HOVERING).await? == json!(false),
         "the hover state ends with the drop"
     );
-    for (result, source) in [
-        ("letter.txt", letter.clone()),
-        ("page 1.txt", inputs.join("scans/page 1.txt")),
-        ("page 2.txt", inputs.join("scans/page 2.txt")),
-    ] {
-        let got = std::fs::read(results.join(result)).with_context(|| format!("no {result}"))?;
-        ensure!(got == std::fs::read(&source)?, "{result} differs");
-    }
+    assert_same(&results.join("letter.txt"), &letter)?;
+    assert_same(
+        &results.join("page 1.txt"),
+        &inputs.join("scans/page 1.txt"),
+    )?;
+    assert_same(
+        &results.join("page 2.txt"),
+        &inputs.join("scans/page 2.txt"),
+    )?;
     app.close().await?;
     stack.stop().await;
     Ok(())

@@ -15,7 +15,8 @@ use ddn_localstack::{LocalStack, LocalStackOptions};
 use serde_json::{Value, json};
 use support::desktop_bus::{DesktopBus, Shown};
 use support::{
-    Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, screenshot_dir, write_list,
+    Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, assert_same,
+    screenshot_dir, stack_env, write_list,
 };
 
 /// Sends `paths` the way a drop does: the drop handler hands the dropped paths to this command.
@@ -51,18 +52,6 @@ fn pseudo_random(size: usize, seed: u8) -> Vec<u8> {
     (0..size)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ ((i >> 9) as u8))
         .collect()
-}
-
-fn assert_same(result: &Path, source: &Path) -> Result<()> {
-    let got = std::fs::read(result).with_context(|| format!("no result {}", result.display()))?;
-    let expected = std::fs::read(source)?;
-    ensure!(
-        got == expected,
-        "{} differs from {}",
-        result.display(),
-        source.display()
-    );
-    Ok(())
 }
 
 /// `seen` holds every status in `expected`, in that order.
@@ -102,17 +91,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     std::fs::write(inputs.join("batch/a.csv"), pseudo_random(70_000, 1))?;
     std::fs::write(inputs.join("batch/nested/b.csv"), pseudo_random(90_000, 2))?;
 
-    let driver = Driver::start(
-        &display,
-        &keyring,
-        &[
-            ("DDN_API_URL", stack.api_url().to_owned()),
-            ("DDN_API_TOKEN", stack.token().to_owned()),
-            ("DDN_RESULTS_DIR", results.display().to_string()),
-            ("LANG", "C.UTF-8".to_owned()),
-        ],
-    )
-    .await?;
+    let driver = Driver::start(&display, &keyring, &stack_env(&stack, &results)).await?;
     let shots = screenshot_dir();
     let app = driver.open().await?;
     let welcome_hidden = app
@@ -318,21 +297,9 @@ async fn a_long_list_draws_only_the_rows_in_view() -> Result<()> {
     let work = tempfile::tempdir()?;
     let data_home = work.path().join("data");
     write_list(&data_home, ROWS)?;
-    let driver = Driver::start(
-        &display,
-        &keyring,
-        &[
-            ("DDN_API_URL", stack.api_url().to_owned()),
-            ("DDN_API_TOKEN", stack.token().to_owned()),
-            (
-                "DDN_RESULTS_DIR",
-                work.path().join("results").display().to_string(),
-            ),
-            ("XDG_DATA_HOME", data_home.display().to_string()),
-            ("LANG", "C.UTF-8".to_owned()),
-        ],
-    )
-    .await?;
+    let mut env = stack_env(&stack, &work.path().join("results"));
+    env.push(("XDG_DATA_HOME", data_home.display().to_string()));
+    let driver = Driver::start(&display, &keyring, &env).await?;
     let app = driver.open().await?;
     app.wait_for(
         "the restored list",

@@ -98,22 +98,30 @@ impl SessionKeyring {
         self.home.path()
     }
 
+    /// Whether some program on this session's bus owns `name` (a service is up once it does).
+    ///
+    /// # Errors
+    /// When `dbus-send` cannot be run; the message names its package.
+    pub fn name_has_owner(&self, name: &str) -> Result<bool> {
+        let answer = Command::new("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                &format!("string:{name}"),
+            ])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .context("could not run dbus-send (Debian package: dbus-bin)")?;
+        Ok(String::from_utf8_lossy(&answer.stdout).contains("boolean true"))
+    }
+
     fn wait_for_secret_service(&self) -> Result<()> {
         let started = Instant::now();
         while started.elapsed() < START_TIMEOUT {
-            let answer = Command::new("dbus-send")
-                .args([
-                    "--session",
-                    "--print-reply",
-                    "--dest=org.freedesktop.DBus",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    "string:org.freedesktop.secrets",
-                ])
-                .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-                .output()
-                .context("could not run dbus-send (Debian package: dbus-bin)")?;
-            if String::from_utf8_lossy(&answer.stdout).contains("boolean true") {
+            if self.name_has_owner("org.freedesktop.secrets")? {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -98,21 +98,8 @@ impl DesktopBus {
         let started = Instant::now();
         while started.elapsed() < START_TIMEOUT {
             // A monitor gives up its name on the bus once it listens.
-            let listening = std::fs::read_to_string(&self.log)?.contains("member=NameLost");
-            let mut ask = Command::new("dbus-send");
-            keyring.apply(&mut ask);
-            let answer = ask
-                .args([
-                    "--session",
-                    "--print-reply",
-                    "--dest=org.freedesktop.DBus",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    "string:org.freedesktop.Notifications",
-                ])
-                .output()
-                .context("could not run dbus-send (Debian package: dbus-bin)")?;
-            if listening && String::from_utf8_lossy(&answer.stdout).contains("boolean true") {
+            let listening = self.log()?.contains("member=NameLost");
+            if listening && keyring.name_has_owner("org.freedesktop.Notifications")? {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));

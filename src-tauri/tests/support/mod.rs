@@ -9,13 +9,15 @@
 pub mod desktop_bus;
 pub mod webdriver;
 
+use std::io::{BufRead as _, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use ddn_desktop::jobs::{Record, Status};
+use ddn_localstack::LocalStack;
 use ddn_localstack::session_keyring::SessionKeyring;
 
 pub use webdriver::Session;
@@ -58,15 +60,9 @@ impl Display {
                 "could not start Xvfb (Debian package: xvfb; `cargo xtask test` installs it)",
             )?;
         let stdout = server.stdout.take().context("Xvfb's output")?;
-        let (reported, number) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
-            let _ = reported.send(line.trim().parse::<u32>());
-        });
         let mut display = Self { number: 0, server };
-        match number.recv_timeout(Duration::from_secs(10)) {
-            Ok(Ok(number)) => {
+        match first_line(stdout, Duration::from_secs(10)).map(|line| line.parse::<u32>()) {
+            Some(Ok(number)) => {
                 display.number = number;
                 Ok(display)
             }
@@ -85,6 +81,40 @@ impl Drop for Display {
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
+}
+
+/// The first line a program writes to `stdout`, without its line end, if it comes within `limit`.
+pub fn first_line(stdout: ChildStdout, limit: Duration) -> Option<String> {
+    let (sent, line) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = sent.send(line.trim().to_owned());
+    });
+    line.recv_timeout(limit).ok()
+}
+
+/// The environment that points the app at `stack`, saving results in `results`, in English.
+pub fn stack_env(stack: &LocalStack, results: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("DDN_API_URL", stack.api_url().to_owned()),
+        ("DDN_API_TOKEN", stack.token().to_owned()),
+        ("DDN_RESULTS_DIR", results.display().to_string()),
+        ("LANG", "C.UTF-8".to_owned()),
+    ]
+}
+
+/// Fails unless the file at `result` holds exactly the bytes of `source`.
+pub fn assert_same(result: &Path, source: &Path) -> Result<()> {
+    let got = std::fs::read(result).with_context(|| format!("no result {}", result.display()))?;
+    let expected = std::fs::read(source)?;
+    ensure!(
+        got == expected,
+        "{} differs from {}",
+        result.display(),
+        source.display()
+    );
+    Ok(())
 }
 
 /// `tauri-driver`: from `TAURI_DRIVER`, else the workspace's `target/tools/bin`, else `PATH`.
