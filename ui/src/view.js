@@ -77,12 +77,20 @@ export class ListView {
    */
   render(list, context) {
     this.context = context;
+    this.announceChanges(list, context);
+    const sums = totals(list);
+    this.totalsElement.textContent =
+      sums.count === 0 ? context.t("totals.empty") : context.t("totals.summary", sums);
+    this.totalsElement.dataset.count = String(sums.count);
+    this.totalsElement.dataset.ready = String(sums.ready);
+    // While another view is shown the list has no size to measure and nothing to show; it is
+    // drawn when its view comes back.
+    if (this.listElement.getClientRects().length === 0) return;
+
     const relabel = context.language !== this.language;
     this.language = context.language;
-    this.announceChanges(list, context);
-
-    // A row is measured before any is drawn, on a sample row, also when the list is empty: the
-    // first layout of a row (its fonts, its bar) then happens at launch, not when files arrive.
+    // Rows are measured on a sample row before any is drawn, so the first batch is drawn in one
+    // pass with the rows' real height.
     if (this.pitch === 0) this.pitch = this.measureRow(context);
     const count = list.order.length;
     const range = visibleRange({
@@ -139,12 +147,6 @@ export class ListView {
       entry.element.style.transform = `translateY(${entry.index * this.pitch}px)`;
     }
     this.listElement.style.height = count === 0 ? "0" : `${count * this.pitch - ROW_GAP}px`;
-
-    const sums = totals(list);
-    this.totalsElement.textContent =
-      sums.count === 0 ? context.t("totals.empty") : context.t("totals.summary", sums);
-    this.totalsElement.dataset.count = String(sums.count);
-    this.totalsElement.dataset.ready = String(sums.ready);
   }
 
   /**
@@ -159,7 +161,7 @@ export class ListView {
     this.listElement.append(sample);
     const height = sample.offsetHeight;
     sample.remove();
-    // A list that is not laid out (hidden) measures nothing; measure again next time.
+    // Should the row measure nothing, the next drawing measures again.
     return height > 0 ? height + ROW_GAP : 0;
   }
 

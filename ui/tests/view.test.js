@@ -20,6 +20,6 @@ test("the range stays inside the list", () => {
   assert.deepEqual(visibleRange(view(-90_000, 10)), { first: 10, end: 10 });
 });
 
-test("before a row was measured a few rows are drawn, to measure one", () => {
+test("with no row height known, only a few rows are drawn", () => {
   assert.deepEqual(visibleRange({ ...view(0), pitch: 0 }), { first: 0, end: 2 });
 });
