@@ -474,6 +474,8 @@ impl<S: ObjectStore> PresignService<S> {
             expires_at,
             size: meta.as_ref().map(|m| m.size),
             etag: meta.and_then(|m| m.etag),
+            upload_id: None,
+            checksum: None,
         })
     }
 }

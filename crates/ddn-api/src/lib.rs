@@ -28,6 +28,38 @@ pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// The longest presigned URL lifetime SigV4 allows (7 days), in seconds.
 pub const MAX_URL_TTL_SECONDS: u64 = 7 * 24 * 60 * 60;
 
+/// The processing contract: how a processor ties its result (or its failure) to the upload it
+/// answers. See the README's "The processing contract".
+pub mod processing {
+    /// The user-metadata name (without S3's `x-amz-meta-` prefix) that carries an upload's id: on
+    /// the input object, where S3 stores it from the signed upload header, and on the result, where
+    /// the processor copies it.
+    pub const UPLOAD_ID_META: &str = "ddn-upload-id";
+    /// The request header that stores [`UPLOAD_ID_META`] on the input object. Signed into upload
+    /// URLs that carry an id, so a client must send it with exactly the value in `headers`.
+    pub const UPLOAD_ID_HEADER: &str = "x-amz-meta-ddn-upload-id";
+    /// The user-metadata name of a failure marker's reason: percent-encoded UTF-8, at most
+    /// [`MAX_FAILURE_MESSAGE_BYTES`] once decoded.
+    pub const MESSAGE_META: &str = "ddn-message";
+    /// A failed processing is marked by an empty object at this prefix plus the input's key, in
+    /// the output bucket (`failed/users/alice/scan.png`).
+    pub const FAILED_PREFIX: &str = "failed/";
+    /// The longest failure reason passed on to the user, in bytes of UTF-8, after decoding.
+    pub const MAX_FAILURE_MESSAGE_BYTES: usize = 1024;
+    /// The longest upload id the service accepts back from a client.
+    pub const MAX_UPLOAD_ID_LEN: usize = 64;
+
+    /// Whether `id` can be an upload id: 1 to [`MAX_UPLOAD_ID_LEN`] ASCII letters, digits, `-`
+    /// or `_`. Ids the service makes are 32 lowercase hex digits; the wider rule leaves room.
+    pub fn is_valid_upload_id(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= MAX_UPLOAD_ID_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+}
+
 /// Names of the query parameters of [`PRESIGN_PATH`].
 pub mod query {
     /// The object name chosen by the caller (required). The seed's parameter name.
@@ -44,6 +76,13 @@ pub mod query {
     pub const CURSOR: &str = "cursor";
     /// Results only: how many results per page, 1 to [`super::MAX_RESULTS_PAGE`].
     pub const LIMIT: &str = "limit";
+    /// Download only: the id of the upload whose result is wanted (the upload answer's
+    /// `uploadId`). Only a result of that upload is handed out.
+    pub const UPLOAD_ID: &str = "uploadId";
+    /// Download only, with [`UPLOAD_ID`]: when that upload was stored, RFC 3339 (the `Date` S3
+    /// sent with its answer to the `PUT`). A result without an upload id is accepted only when it
+    /// was written no earlier than this.
+    pub const UPLOADED_AT: &str = "uploadedAt";
 }
 
 /// What the caller wants a URL for.
@@ -117,6 +156,11 @@ pub struct PresignRequest {
     pub md5: Option<String>,
     /// Upload only: the body's media type.
     pub content_type: Option<String>,
+    /// Download only: hand out only the result of this upload.
+    pub upload_id: Option<String>,
+    /// Download only, with `upload_id`: when that upload was stored (RFC 3339), for results that
+    /// carry no upload id.
+    pub uploaded_at: Option<String>,
 }
 
 impl PresignRequest {
@@ -125,7 +169,8 @@ impl PresignRequest {
     ///
     /// # Errors
     /// [`ErrorCode::MissingFile`] when `file` is absent or empty, [`ErrorCode::InvalidMode`] for an
-    /// unknown mode, [`ErrorCode::InvalidParameter`] for a `size` that is not a whole number.
+    /// unknown mode, [`ErrorCode::InvalidParameter`] for a `size` that is not a whole number or an
+    /// `uploadId` that cannot be one. `uploadedAt` is checked by the service, which reads dates.
     pub fn from_query_pairs<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, ApiError> {
@@ -134,6 +179,8 @@ impl PresignRequest {
         let mut size = None;
         let mut md5 = None;
         let mut content_type = None;
+        let mut upload_id = None;
+        let mut uploaded_at = None;
         for (name, value) in pairs {
             let slot = match name {
                 query::FILE => &mut file,
@@ -141,6 +188,8 @@ impl PresignRequest {
                 query::SIZE => &mut size,
                 query::MD5 => &mut md5,
                 query::CONTENT_TYPE => &mut content_type,
+                query::UPLOAD_ID => &mut upload_id,
+                query::UPLOADED_AT => &mut uploaded_at,
                 _ => continue,
             };
             if slot.is_none() {
@@ -171,12 +220,22 @@ impl PresignRequest {
                 })
             })
             .transpose()?;
+        if let Some(id) = upload_id
+            && !processing::is_valid_upload_id(id)
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                "uploadId must be the uploadId of an upload answer",
+            ));
+        }
         Ok(Self {
             file,
             mode,
             size,
             md5: md5.map(str::to_owned),
             content_type: content_type.map(str::to_owned),
+            upload_id: upload_id.map(str::to_owned),
+            uploaded_at: uploaded_at.map(str::to_owned),
         })
     }
 
@@ -194,6 +253,12 @@ impl PresignRequest {
         }
         if let Some(content_type) = &self.content_type {
             pairs.push((query::CONTENT_TYPE, content_type.clone()));
+        }
+        if let Some(upload_id) = &self.upload_id {
+            pairs.push((query::UPLOAD_ID, upload_id.clone()));
+        }
+        if let Some(uploaded_at) = &self.uploaded_at {
+            pairs.push((query::UPLOADED_AT, uploaded_at.clone()));
         }
         pairs
     }
@@ -301,9 +366,50 @@ pub struct PresignResponse {
     /// Download only: the object's size in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    /// Download only: the object's ETag, without quotes. An MD5 hex digest for single-part objects.
+    /// Download only: the object's ETag, without quotes, for `If-Match` when resuming. Not
+    /// necessarily an MD5 (multipart uploads, SSE-KMS and SSE-C make other ETags): check
+    /// [`Self::checksum`] instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// Upload: the id this upload is known by (sent only for uploads that declare their `size`),
+    /// to pass as `uploadId` when asking for its result. Download: the upload id the result
+    /// carries, when it carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// Download only: a checksum of the whole object that S3 vouches for, when one is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+}
+
+/// A checksum of a whole object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksum {
+    /// How it is computed.
+    pub algorithm: ChecksumAlgorithm,
+    /// The digest: lowercase hex for [`ChecksumAlgorithm::Md5`], base64 (as S3 reports them) for
+    /// the others.
+    pub value: String,
+}
+
+/// The checksums a download answer may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChecksumAlgorithm {
+    /// MD5, from an ETag known to be one (a single-part object, no KMS or customer key).
+    Md5,
+    /// S3's CRC-32 (`x-amz-checksum-crc32`), big-endian.
+    Crc32,
+    /// S3's CRC-32C (`x-amz-checksum-crc32c`), big-endian.
+    Crc32c,
+    /// S3's SHA-1 (`x-amz-checksum-sha1`).
+    Sha1,
+    /// S3's SHA-256 (`x-amz-checksum-sha256`).
+    Sha256,
+    /// S3's CRC-64/NVME (`x-amz-checksum-crc64nvme`), the checksum S3 adds to new objects.
+    Crc64nvme,
+    /// A checksum this client does not know (from a newer service); it cannot be checked.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The body of every error answer: `{"error":{"code":"...","message":"..."}}`.
@@ -368,6 +474,9 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 413: the declared size is above the single-`PUT` limit.
     TooLarge,
+    /// 422: the processor could not process this upload; the message is its reason. Uploading
+    /// the file again is the way forward.
+    ProcessingFailed,
     /// 500: something failed inside the service; details are only in its log.
     Internal,
     /// A code this client does not know (sent by a newer service).
@@ -388,6 +497,7 @@ impl ErrorCode {
             Self::NotReady => "not_ready",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge => "too_large",
+            Self::ProcessingFailed => "processing_failed",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
@@ -403,6 +513,7 @@ impl ErrorCode {
             Self::NotFound | Self::NotReady => 404,
             Self::MethodNotAllowed => 405,
             Self::TooLarge => 413,
+            Self::ProcessingFailed => 422,
             Self::Internal | Self::Unknown => 500,
         }
     }
@@ -456,6 +567,17 @@ mod tests {
     }
 
     #[test]
+    fn upload_ids_are_checked_before_use() {
+        for bad in ["", "a b", "../x", "é", &"a".repeat(65)] {
+            let error = parse(&[("file", "a"), ("uploadId", bad)]).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidParameter, "{bad:?}");
+        }
+        let request = parse(&[("file", "a"), ("uploadId", "Ab-_9")]).unwrap();
+        assert_eq!(request.upload_id.as_deref(), Some("Ab-_9"));
+        assert!(processing::is_valid_upload_id(&"f".repeat(64)));
+    }
+
+    #[test]
     fn first_occurrence_wins_and_unknown_parameters_are_ignored() {
         let request = parse(&[
             ("file", "first"),
@@ -476,6 +598,8 @@ mod tests {
             size: Some(7),
             md5: Some("1B2M2Y8AsgTpgAmY7PhCfg==".into()),
             content_type: Some("image/png".into()),
+            upload_id: Some("0123456789abcdef0123456789abcdef".into()),
+            uploaded_at: Some("2026-11-24T12:00:00Z".into()),
         };
         let pairs = request.to_query_pairs();
         let back =
@@ -517,6 +641,7 @@ mod tests {
             (ErrorCode::NotReady, 404, "not_ready"),
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
             (ErrorCode::TooLarge, 413, "too_large"),
+            (ErrorCode::ProcessingFailed, 422, "processing_failed"),
             (ErrorCode::Internal, 500, "internal"),
         ];
         for (code, status, name) in table {

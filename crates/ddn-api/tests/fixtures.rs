@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse, ResultsPage};
+use ddn_api::{
+    ChecksumAlgorithm, ErrorBody, ErrorCode, HttpMethod, PresignResponse, ResultsPage, processing,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -26,6 +28,10 @@ fn upload_answer_carries_the_headers_to_send() {
     assert_eq!(answer.method, HttpMethod::Put);
     assert_eq!(answer.headers["content-length"], "1048576");
     assert_eq!(answer.size, None);
+    // The upload's id is both in the answer and among the headers to send, so S3 stores it.
+    let id = answer.upload_id.as_deref().unwrap();
+    assert!(processing::is_valid_upload_id(id));
+    assert_eq!(answer.headers[processing::UPLOAD_ID_HEADER], id);
 }
 
 #[test]
@@ -34,6 +40,27 @@ fn download_answer_carries_size_and_etag() {
     assert_eq!(answer.method, HttpMethod::Get);
     assert_eq!(answer.size, Some(1_048_576));
     assert!(answer.headers.is_empty());
+    let checksum = answer.checksum.unwrap();
+    assert_eq!(checksum.algorithm, ChecksumAlgorithm::Md5);
+    assert_eq!(Some(checksum.value), answer.etag);
+    assert!(answer.upload_id.is_some());
+}
+
+#[test]
+fn an_encrypted_result_names_a_checksum_other_than_its_etag() {
+    let answer: PresignResponse = check_round_trip("presign_download_kms_response.json");
+    let checksum = answer.checksum.unwrap();
+    assert_eq!(checksum.algorithm, ChecksumAlgorithm::Crc64nvme);
+    assert_ne!(Some(checksum.value), answer.etag);
+    assert_eq!(answer.upload_id, None);
+}
+
+#[test]
+fn unknown_checksums_from_a_newer_service_still_parse() {
+    let mut json = fixture("presign_download_kms_response.json");
+    json["checksum"]["algorithm"] = "blake3".into();
+    let answer: PresignResponse = serde_json::from_value(json).unwrap();
+    assert_eq!(answer.checksum.unwrap().algorithm, ChecksumAlgorithm::Unknown);
 }
 
 #[test]
@@ -42,6 +69,10 @@ fn error_bodies_round_trip() {
     assert_eq!(not_ready.error.code, ErrorCode::NotReady);
     let missing: ErrorBody = check_round_trip("error_missing_file.json");
     assert_eq!(missing.error.message, ddn_api::MISSING_FILE_MESSAGE);
+    let failed: ErrorBody = check_round_trip("error_processing_failed.json");
+    assert_eq!(failed.error.code, ErrorCode::ProcessingFailed);
+    assert_eq!(failed.error.code.http_status(), 422);
+    assert!(!failed.error.code.is_retryable());
 }
 
 #[test]

@@ -199,7 +199,7 @@ impl Engine {
             mode: TransferMode::Upload,
             size: Some(size),
             md5,
-            content_type: None,
+            ..PresignRequest::default()
         };
         let mut meter = ProgressMeter::new(size, self.clock.now());
         let mut attempt = 0;

@@ -89,6 +89,8 @@ async fn hostile_keys_never_leave_the_results_folder() {
             expires_at: "2099-01-01T00:00:00Z".into(),
             size: Some(content.len() as u64),
             etag: None,
+            upload_id: None,
+            checksum: None,
         };
         let api = ApiClient::new(http_client().unwrap(), &fake_api(&answer).await, None);
         let engine = Engine::new(api, EngineOptions::default());
