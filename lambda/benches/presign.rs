@@ -64,6 +64,7 @@ fn service() -> PresignService<ReadyStore> {
         url_ttl_clamped: false,
         auth: Authenticator::Tokens(TokenTable::parse(&spec.join(",")).unwrap()),
         endpoint: None,
+        require_size: false,
     };
     PresignService::new(
         config,

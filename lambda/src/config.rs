@@ -20,6 +20,9 @@ pub const ENV_URL_TTL_SECONDS: &str = "DDN_URL_TTL_SECONDS";
 pub const ENV_AUTH: &str = "DDN_AUTH";
 /// `user:sha256hex,...`: the accepted tokens, as hashes.
 pub const ENV_TOKENS: &str = "DDN_TOKENS";
+/// `true` to refuse upload requests without `size` (the seed's shape); `false` (the default) to
+/// accept them.
+pub const ENV_REQUIRE_SIZE: &str = "DDN_REQUIRE_SIZE";
 /// A custom S3 endpoint for S3 only (standard AWS variable).
 pub const ENV_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// A custom endpoint for every AWS service (standard AWS variable).
@@ -43,6 +46,9 @@ pub enum ConfigError {
     /// `DDN_TOKENS` is malformed or empty.
     #[error(transparent)]
     Tokens(#[from] auth::ConfigError),
+    /// `DDN_REQUIRE_SIZE` is neither `true` nor `false`.
+    #[error("{ENV_REQUIRE_SIZE} must be \"true\" or \"false\", got {0:?}")]
+    BadRequireSize(String),
     /// The custom endpoint is not an http(s) URL.
     #[error("{0} must be an http:// or https:// URL")]
     BadEndpoint(&'static str),
@@ -64,6 +70,9 @@ pub struct Config {
     /// A custom S3 endpoint (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`), without a trailing
     /// slash. When set, URLs use path-style addressing.
     pub endpoint: Option<String>,
+    /// Whether upload requests must declare their `size`. An unsized URL accepts any body of up
+    /// to 5 GiB at its key until it expires, and carries no upload id.
+    pub require_size: bool,
 }
 
 impl Config {
@@ -106,6 +115,12 @@ impl Config {
             Some(other) => return Err(ConfigError::BadAuthMode(other.to_owned())),
         };
 
+        let require_size = match get(ENV_REQUIRE_SIZE).as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(ConfigError::BadRequireSize(other.to_owned())),
+        };
+
         let endpoint = match (get(ENV_ENDPOINT_URL_S3), get(ENV_ENDPOINT_URL)) {
             (Some(url), _) => Some(check_endpoint(url, ENV_ENDPOINT_URL_S3)?),
             (None, Some(url)) => Some(check_endpoint(url, ENV_ENDPOINT_URL)?),
@@ -119,6 +134,7 @@ impl Config {
             url_ttl_clamped,
             auth,
             endpoint,
+            require_size,
         })
     }
 }
@@ -198,6 +214,27 @@ mod tests {
         for bad in ["0", "-5", "1h", "1.5"] {
             assert!(
                 matches!(with_ttl(Some(bad)), Err(ConfigError::BadTtl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unsized_uploads_are_accepted_unless_refused_by_setting() {
+        let open = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = with_buckets(&[("DDN_AUTH", "none")]);
+            vars.extend_from_slice(extra);
+            config(&vars)
+        };
+        assert!(!open(&[]).unwrap().require_size);
+        assert!(!open(&[("DDN_REQUIRE_SIZE", "false")]).unwrap().require_size);
+        assert!(open(&[("DDN_REQUIRE_SIZE", " true ")]).unwrap().require_size);
+        for bad in ["1", "yes", "TRUE"] {
+            assert!(
+                matches!(
+                    open(&[("DDN_REQUIRE_SIZE", bad)]),
+                    Err(ConfigError::BadRequireSize(_))
+                ),
                 "{bad}"
             );
         }

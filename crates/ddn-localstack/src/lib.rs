@@ -189,6 +189,7 @@ impl LocalStack {
             url_ttl_clamped: false,
             auth: Authenticator::Tokens(table),
             endpoint: Some(public_url.clone()),
+            require_size: false,
         };
         let service = Arc::new(PresignService::new(
             config,

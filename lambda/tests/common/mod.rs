@@ -82,6 +82,7 @@ pub fn service_with(
         url_ttl_clamped: false,
         auth,
         endpoint: None,
+        require_size: false,
     };
     let credentials = Credentials::new("AKIDEXAMPLE", "secret-key", None, None, "test");
     PresignService::new(
