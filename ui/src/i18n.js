@@ -1,8 +1,12 @@
 // The interface's words in English and Korean. The language follows the system unless the user
 // chose one in the settings; keys missing from a language fall back to English, and a missing key
-// shows itself, so a gap is visible rather than blank.
+// shows itself, so a gap is visible rather than blank. A message that counts something has one
+// form per plural category of its language (`{ one, other }` in English; Korean has no plural
+// form, so its messages are plain text), chosen by the `count` it is given.
 
-/** @type {Record<string, Record<string, string>>} */
+/** @typedef {string | Partial<Record<Intl.LDMLPluralRule, string>>} Message */
+
+/** @type {Record<string, Record<string, Message>>} */
 export const MESSAGES = {
   en: {
     "app.title": "DDN Transfer",
@@ -23,7 +27,10 @@ export const MESSAGES = {
     "action.open": "Open",
     "action.showInFolder": "Show in folder",
     "action.remove": "Remove from list",
-    "totals.summary": "{count} files · {ready} ready · {active} in progress · {failed} failed",
+    "totals.summary": {
+      one: "{count} file · {ready} ready · {active} in progress · {failed} failed",
+      other: "{count} files · {ready} ready · {active} in progress · {failed} failed",
+    },
     "totals.empty": "No files yet",
     "row.retrying": "{reason} Trying again in {delay}.",
     "row.progress": "{done} of {total} · {speed} · {left} left",
@@ -46,6 +53,7 @@ export const MESSAGES = {
     "error.io": "The file could not be read or written.",
     "error.tooLarge": "This file is too large to send.",
     "error.cancelled": "Cancelled.",
+    "error.processingFailed": "The file could not be processed: {reason}",
     "error.unknown": "Something went wrong.",
     "nav.label": "Views",
     "nav.transfers": "Transfers",
@@ -78,7 +86,8 @@ export const MESSAGES = {
     "results.empty": "No results on the server yet.",
     "results.download": "Download",
     "results.added": "Added to the transfers: {name}",
-    "results.count": "{count} results",
+    "results.count": { one: "{count} result", other: "{count} results" },
+    "results.countMore": { one: "{count} result so far; more as you scroll", other: "{count} results so far; more as you scroll" },
     "error.notConfigured": "Set the service address and access token in the settings first.",
     "error.invalidSettings": "Check the settings: {message}",
     "error.keyring": "The token could not be saved in the system's keyring.",
@@ -128,6 +137,7 @@ export const MESSAGES = {
     "error.io": "파일을 읽거나 쓸 수 없습니다.",
     "error.tooLarge": "이 파일은 너무 커서 보낼 수 없습니다.",
     "error.cancelled": "취소되었습니다.",
+    "error.processingFailed": "파일을 처리할 수 없습니다: {reason}",
     "error.unknown": "문제가 발생했습니다.",
     "nav.label": "화면",
     "nav.transfers": "전송",
@@ -161,6 +171,7 @@ export const MESSAGES = {
     "results.download": "다운로드",
     "results.added": "전송 목록에 추가했습니다: {name}",
     "results.count": "결과 {count}개",
+    "results.countMore": "지금까지 결과 {count}개 · 스크롤하면 더 불러옵니다",
     "error.notConfigured": "먼저 설정에서 서비스 주소와 액세스 토큰을 입력하세요.",
     "error.invalidSettings": "설정을 확인하세요: {message}",
     "error.keyring": "시스템 키링에 토큰을 저장할 수 없습니다.",
@@ -188,15 +199,40 @@ export function pickLanguage(choice, systemLanguages) {
   return "en";
 }
 
+/** One plural rule set per language, made once (building one costs more than using it). */
+/** @type {Map<string, Intl.PluralRules>} */
+const pluralRules = new Map();
+
 /**
- * A translator for `language`: `t("key", { name: "x" })` fills `{name}` placeholders.
+ * The form of `message` for `count` in `language`: its own category's (`one` for 1 in English),
+ * else `other`.
+ * @param {Message} message
+ * @param {string} language
+ * @param {unknown} count
+ * @returns {string}
+ */
+export function pluralForm(message, language, count) {
+  if (typeof message === "string") return message;
+  let rules = pluralRules.get(language);
+  if (!rules) {
+    rules = new Intl.PluralRules(language);
+    pluralRules.set(language, rules);
+  }
+  const category = rules.select(Number(count ?? 0));
+  return message[category] ?? message.other ?? "";
+}
+
+/**
+ * A translator for `language`: `t("key", { name: "x" })` fills `{name}` placeholders; a message
+ * with plural forms takes the one for `params.count`.
  * @param {string} language
  * @returns {(key: string, params?: Record<string, unknown>) => string}
  */
 export function translator(language) {
   const own = MESSAGES[language] ?? MESSAGES.en;
   return (key, params = {}) => {
-    const template = own[key] ?? MESSAGES.en[key] ?? key;
+    const message = own[key] ?? MESSAGES.en[key] ?? key;
+    const template = pluralForm(message, own[key] ? language : "en", params.count);
     return template.replace(/\{(\w+)\}/g, (whole, name) =>
       Object.hasOwn(params, name) ? String(params[name]) : whole,
     );
@@ -206,12 +242,14 @@ export function translator(language) {
 /**
  * The plain-language message for an error from the app: by its kind, never by parsing its text.
  * The engine's own message is used for refusals, which carry the service's reason.
- * @param {{ kind?: string, message?: string } | null | undefined} error
+ * @param {{ kind?: string, message?: string, detail?: string | null } | null | undefined} error
  * @param {(key: string, params?: Record<string, unknown>) => string} t
  */
 export function errorMessage(error, t) {
   const kind = String(error?.kind ?? "");
   if (kind === "refused" && error?.message) return error.message;
+  // The processor's own reason, as it came, inside the user's language.
+  if (kind === "processing_failed") return t("error.processingFailed", { reason: error?.detail ?? "" });
   // The app spells kinds in snake_case (`wait_timed_out`); message keys are camelCase.
   const key = `error.${kind.replace(/_([a-z])/g, (_, letter) => letter.toUpperCase())}`;
   const text = t(key, { message: error?.message ?? "" });
