@@ -3,7 +3,8 @@
 #
 # Buckets that do not exist yet are created (and tagged app=ddn-transfer, which is how
 # 99_cleanup.sh knows it may delete them). Every run brings both buckets to the same settings:
-# Block Public Access, objects owned by the bucket owner (no ACLs), default encryption (SSE-S3),
+# Block Public Access, objects owned by the bucket owner (no ACLs), default encryption (SSE-S3 when
+# the bucket has none; a setting already there, such as SSE-KMS with a customer key, is kept),
 # a policy statement refusing plain HTTP, and a lifecycle rule aborting multipart uploads left
 # incomplete for DDN_ABORT_MULTIPART_DAYS. Other policy statements and lifecycle rules are kept.
 #
@@ -44,10 +45,7 @@ ensure_bucket() {
     BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
   aws s3api put-bucket-ownership-controls --bucket "$bucket" \
     --ownership-controls 'Rules=[{ObjectOwnership=BucketOwnerEnforced}]'
-  # SSE-S3 rather than SSE-KMS: a KMS key would also have to be usable by every presigned URL, so
-  # the role (and the processor) would need kms:GenerateDataKey and kms:Decrypt on it.
-  aws s3api put-bucket-encryption --bucket "$bucket" --server-side-encryption-configuration \
-    '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+  ensure_encryption "$bucket"
 
   tls_only_statement "$bucket" >"$WORK_DIR/statement.json"
   if aws_maybe NoSuchBucketPolicy s3api get-bucket-policy --bucket "$bucket" --query Policy --output text; then
@@ -71,6 +69,38 @@ ensure_bucket() {
   note "incomplete multipart uploads aborted after $DDN_ABORT_MULTIPART_DAYS days (lifecycle rule $LIFECYCLE_RULE_ID)"
 }
 
+# Default encryption: SSE-S3 when the bucket has none. A setting that is there already (SSE-KMS or
+# DSSE-KMS, perhaps with a customer key) was chosen by someone and is at least as strong, so it is
+# kept, never replaced. The scripts choose SSE-S3 rather than SSE-KMS themselves because a customer
+# KMS key must also be usable by every presigned URL: the role (and the processor) would need
+# kms:GenerateDataKey and kms:Decrypt on it, which is granted in the key's policy, not here.
+ensure_encryption() {
+  local bucket=$1 algorithm key
+  if aws_maybe ServerSideEncryptionConfigurationNotFoundError s3api get-bucket-encryption \
+    --bucket "$bucket" --output text --query \
+    'ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault.[SSEAlgorithm, KMSMasterKeyID]'; then
+    read -r algorithm key <<<"$CLI_OUT"
+  fi
+  algorithm=${algorithm:-None}
+  key=${key:-None}
+  case "$algorithm" in
+    None)
+      aws s3api put-bucket-encryption --bucket "$bucket" --server-side-encryption-configuration \
+        '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"AES256"}}]}'
+      note "default encryption SSE-S3 (AES256)"
+      ;;
+    AES256) note "default encryption SSE-S3 (AES256)" ;;
+    *)
+      if [ "$key" = None ]; then
+        note "default encryption $algorithm with the AWS managed key: kept"
+      else
+        note "default encryption $algorithm with key $key: kept"
+        warn "bucket $bucket encrypts with the KMS key $key: the key's policy must let the role $DDN_LAMBDA_ROLE (and the processor) use it (kms:GenerateDataKey to upload, kms:Decrypt to download); these scripts do not grant that"
+      fi
+      ;;
+  esac
+}
+
 ensure_role() {
   trust_policy >"$WORK_DIR/trust.json"
   function_policy >"$WORK_DIR/function-policy.json"
@@ -89,7 +119,7 @@ ensure_role() {
 
   aws iam put-role-policy --role-name "$DDN_LAMBDA_ROLE" --policy-name "$ROLE_POLICY_NAME" \
     --policy-document "file://$WORK_DIR/function-policy.json"
-  note "inline policy $ROLE_POLICY_NAME: put into $DDN_IN_BUCKET/users/*, read $DDN_OUT_BUCKET/users/*, logs of $FUNCTION_LOG_GROUP"
+  note "inline policy $ROLE_POLICY_NAME: put into $DDN_IN_BUCKET/users/*, read $DDN_OUT_BUCKET/users/* and $DDN_OUT_BUCKET/failed/users/*, logs of $FUNCTION_LOG_GROUP"
 
   local attached arn
   attached=$(aws iam list-attached-role-policies --role-name "$DDN_LAMBDA_ROLE" \

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Removes what the other scripts made, in dependency order: the HTTP API (with its routes,
-# integration and stage), the function (with its invoke permissions), both log groups, the role
-# (with its policies), and the buckets 00_prereqs.sh created (tagged app=ddn-transfer).
+# integration and stage), the function (with its invoke permissions), both log groups, and the
+# role (with its policies) and the buckets that 00_prereqs.sh created (tagged app=ddn-transfer).
 #
 # A bucket that still holds objects is kept unless DDN_CLEANUP_EMPTY_BUCKETS=1, which deletes its
 # objects first: uploads and results are data, not deployment. Buckets the scripts did not create
-# are always kept. Safe to run again: what is already gone is skipped. Exits with status 1 when it
-# kept a bucket because of its objects.
+# are always kept. A role without the tag (the old scripts' role, taken over by 00_prereqs.sh, or
+# one made by hand) is kept as it is: something else may use it. Safe to run again: what is
+# already gone is skipped. Exits with status 1 when it kept the role, or a bucket because of its
+# objects.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -37,7 +39,21 @@ for group in "$FUNCTION_LOG_GROUP" "$API_LOG_GROUP"; do
   fi
 done
 
+# The role is deleted only when it carries the tag 00_prereqs.sh gives a role it creates.
+kept_role=
+role_exists=
+role_tag=
 if aws_maybe NoSuchEntity iam get-role --role-name "$DDN_LAMBDA_ROLE" --query Role.Arn --output text; then
+  role_exists=1
+  role_tag=$(aws iam list-role-tags --role-name "$DDN_LAMBDA_ROLE" \
+    --query "Tags[?Key=='$DDN_TAG_KEY'].Value | [0]" --output text)
+fi
+if [ -z "$role_exists" ]; then
+  note "no role $DDN_LAMBDA_ROLE"
+elif [ "$role_tag" != "$DDN_TAG_VALUE" ]; then
+  kept_role=$DDN_LAMBDA_ROLE
+  warn "kept role $DDN_LAMBDA_ROLE: 00_prereqs.sh did not create it (no tag $DDN_TAG_KEY=$DDN_TAG_VALUE), so something else may use it; delete it yourself (policies first) once nothing does"
+else
   # A role is deleted only once it has no policies left.
   for name in $(aws iam list-role-policies --role-name "$DDN_LAMBDA_ROLE" --query PolicyNames --output text | sed 's/None//'); do
     aws iam delete-role-policy --role-name "$DDN_LAMBDA_ROLE" --policy-name "$name"
@@ -48,8 +64,6 @@ if aws_maybe NoSuchEntity iam get-role --role-name "$DDN_LAMBDA_ROLE" --query Ro
   done
   aws iam delete-role --role-name "$DDN_LAMBDA_ROLE"
   step "deleted role $DDN_LAMBDA_ROLE"
-else
-  note "no role $DDN_LAMBDA_ROLE"
 fi
 
 kept_with_data=()
@@ -91,7 +105,8 @@ for bucket in "$DDN_IN_BUCKET" "$DDN_OUT_BUCKET"; do
   step "deleted bucket $bucket"
 done
 
-if [ ${#kept_with_data[@]} -gt 0 ]; then
-  die "cleanup done except for bucket(s) holding objects: ${kept_with_data[*]}"
-fi
+kept=
+[ -z "$kept_role" ] || kept="the role $kept_role (not tagged $DDN_TAG_KEY=$DDN_TAG_VALUE)"
+[ ${#kept_with_data[@]} -eq 0 ] || kept="${kept:+$kept and }bucket(s) holding objects: ${kept_with_data[*]}"
+[ -z "$kept" ] || die "cleanup done except for $kept"
 step "cleanup done"

@@ -110,7 +110,9 @@ load_settings() {
   DDN_ABORT_MULTIPART_DAYS=${DDN_ABORT_MULTIPART_DAYS:-3}
   DDN_AUTH=${DDN_AUTH:-token}
   DDN_TOKENS=${DDN_TOKENS:-}
+  DDN_CONFIRM_OPEN_ACCESS=${DDN_CONFIRM_OPEN_ACCESS:-}
   DDN_URL_TTL_SECONDS=${DDN_URL_TTL_SECONDS:-3600}
+  DDN_REQUIRE_SIZE=${DDN_REQUIRE_SIZE:-false}
   RUST_LOG=${RUST_LOG:-info}
 
   check_bucket_name DDN_IN_BUCKET "$DDN_IN_BUCKET"
@@ -138,6 +140,10 @@ load_settings() {
     *) die "DDN_LOG_RETENTION_DAYS=$DDN_LOG_RETENTION_DAYS is not a retention CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)" ;;
   esac
   check_number DDN_URL_TTL_SECONDS "$DDN_URL_TTL_SECONDS" 1 604800
+  case "$DDN_REQUIRE_SIZE" in
+    true | false) ;;
+    *) die "DDN_REQUIRE_SIZE must be true or false, got $DDN_REQUIRE_SIZE" ;;
+  esac
   FUNCTION_LOG_GROUP="/aws/lambda/$DDN_LAMBDA_FUNC_NAME"
   API_LOG_GROUP="/aws/apigateway/$DDN_API_NAME"
 }
@@ -158,30 +164,63 @@ require_aws() {
 }
 
 # The function's own settings, checked the way the function checks them at start, so a mistake
-# stops the deployment instead of every cold start.
+# stops the deployment instead of every cold start. Open access is deployed only when
+# DDN_CONFIRM_OPEN_ACCESS=yes says that it is meant.
 check_function_settings() {
   case "$DDN_AUTH" in
-    token)
-      [ -n "$DDN_TOKENS" ] ||
-        die "DDN_TOKENS is empty: make a token with ./new_token.sh USER and add its line to DDN_TOKENS (or set DDN_AUTH=none for open access)"
-      local entry entries number=0
-      local -A seen=()
-      IFS=',' read -r -a entries <<<"$DDN_TOKENS"
-      for entry in "${entries[@]}"; do
-        number=$((number + 1))
-        entry=${entry//[[:space:]]/}
-        [ -n "$entry" ] || continue
-        [[ $entry =~ ^[A-Za-z0-9_-]{1,64}:[0-9A-Fa-f]{64}$ ]] ||
-          die "DDN_TOKENS entry $number is not user:sha256hex (user: 1 to 64 of A-Z a-z 0-9 - _; hash: 64 hex digits)"
-        local hash=${entry#*:}
-        hash=${hash,,}
-        [ -z "${seen[$hash]:-}" ] || die "DDN_TOKENS entry $number repeats the hash of entry ${seen[$hash]}"
-        seen[$hash]=$number
-      done
+    token) check_token_entries ;;
+    none)
+      [ "$DDN_CONFIRM_OPEN_ACCESS" = yes ] ||
+        die "DDN_AUTH=none gives presigned URLs to anyone who knows the API address (every caller is the user 'anonymous'): to deploy that, also set DDN_CONFIRM_OPEN_ACCESS=yes; otherwise set DDN_AUTH=token and DDN_TOKENS"
+      warn "DDN_AUTH=none (confirmed by DDN_CONFIRM_OPEN_ACCESS=yes): anyone who knows the API address gets presigned URLs (every caller is the user 'anonymous')"
       ;;
-    none) warn "DDN_AUTH=none: anyone who knows the API address gets presigned URLs (every caller is the user 'anonymous')" ;;
     *) die "DDN_AUTH must be token or none, got $DDN_AUTH" ;;
   esac
+}
+
+# Checks DDN_TOKENS by the function's own rule (TokenTable::parse in lambda/src/auth.rs; both are
+# tested against the cases in lambda/tests/data/token_entries.json), so an entry accepted here
+# never stops a cold start. Entries are separated by commas. Each is trimmed of the whitespace
+# around it (space, tab, LF, CR, VT, FF) and skipped when nothing is left; what remains must be
+# user:sha256hex with no whitespace inside, the user id 1 to 64 of A-Z a-z 0-9 - _, the hash 64 hex
+# digits in either case, and no hash may appear twice. Entries are numbered from 1, skipped ones
+# not counted; a message names an entry by its number, never by its content.
+# Sets TOKEN_ENTRIES to the trimmed entries, in order.
+TOKEN_ENTRIES=()
+check_token_entries() {
+  # Byte-wise classes: [[:space:]] is exactly the six characters above.
+  local LC_ALL=C
+  local rest=$DDN_TOKENS piece entry user hash number=0 last=0
+  local -A seen=()
+  TOKEN_ENTRIES=()
+  while [ "$last" = 0 ]; do
+    if [[ $rest == *,* ]]; then
+      piece=${rest%%,*}
+      rest=${rest#*,}
+    else
+      piece=$rest
+      last=1
+    fi
+    entry=${piece#"${piece%%[![:space:]]*}"}
+    entry=${entry%"${entry##*[![:space:]]}"}
+    [ -n "$entry" ] || continue
+    number=$((number + 1))
+    [[ $entry != *[[:space:]]* ]] ||
+      die "DDN_TOKENS entry $number has whitespace inside it: write user:sha256hex entries separated by commas"
+    [[ $entry == *:* ]] || die "DDN_TOKENS entry $number is not of the form user:sha256hex"
+    user=${entry%%:*}
+    hash=${entry#*:}
+    [[ $user =~ ^[A-Za-z0-9_-]{1,64}$ ]] ||
+      die "DDN_TOKENS entry $number has a user id that is not 1 to 64 of A-Z a-z 0-9 - _"
+    [[ $hash =~ ^[0-9A-Fa-f]{64}$ ]] ||
+      die "DDN_TOKENS entry $number has a hash that is not 64 hexadecimal digits (SHA-256)"
+    hash=${hash,,}
+    [ -z "${seen[$hash]:-}" ] || die "DDN_TOKENS entry $number repeats the hash of entry ${seen[$hash]}"
+    seen[$hash]=$number
+    TOKEN_ENTRIES+=("$entry")
+  done
+  [ "$number" -gt 0 ] ||
+    die "no tokens configured: set DDN_TOKENS=user:sha256hex,... or DDN_AUTH=none for open access (./new_token.sh USER makes a token and its entry)"
 }
 
 check_bucket_name() {
@@ -248,10 +287,12 @@ EOF
 # What the function may do. A presigned URL acts with the role's permissions, so this also bounds
 # what any URL the function hands out can do: put into users/* of the input bucket (PutObject also covers
 # creating, uploading parts of and completing a multipart upload), abort or list the parts of its
-# multipart uploads there, and read users/* of the output bucket. ListBucket on the output bucket
-# makes a missing result a 404 (not a 403) for HeadObject and serves /results. Its condition uses
-# IfExists because S3 checks ListBucket for a HeadObject of a missing key without an s3:prefix; a
-# listing that names a prefix must name one under users/. Logs go to the function's own group only.
+# multipart uploads there, and read users/* of the output bucket. It also reads the processor's
+# failure markers, failed/users/*, of the output bucket (HeadObject needs GetObject); it never signs
+# a URL for them. ListBucket on the output bucket makes a missing result or marker a 404 (not a
+# 403) for HeadObject and serves /results. Its condition uses IfExists because S3 checks ListBucket
+# for a HeadObject of a missing key without an s3:prefix; a listing that names a prefix must name
+# one under users/ or failed/users/. Logs go to the function's own group only.
 function_policy() {
   local logs="arn:aws:logs:$AWS_REGION:$ACCOUNT_ID:log-group:$FUNCTION_LOG_GROUP"
   cat <<EOF
@@ -271,11 +312,17 @@ function_policy() {
       "Resource": "arn:aws:s3:::$DDN_OUT_BUCKET/users/*"
     },
     {
+      "Sid": "ReadFailureMarkersOfUserFolders",
+      "Effect": "Allow",
+      "Action": "s3:GetObject",
+      "Resource": "arn:aws:s3:::$DDN_OUT_BUCKET/failed/users/*"
+    },
+    {
       "Sid": "ListResultsInUserFolders",
       "Effect": "Allow",
       "Action": "s3:ListBucket",
       "Resource": "arn:aws:s3:::$DDN_OUT_BUCKET",
-      "Condition": { "StringLikeIfExists": { "s3:prefix": ["users/*"] } }
+      "Condition": { "StringLikeIfExists": { "s3:prefix": ["users/*", "failed/users/*"] } }
     },
     {
       "Sid": "WriteOwnLogs",
@@ -339,17 +386,24 @@ PY
 }
 
 # The function's environment as the Lambda API takes it (JSON keeps commas in DDN_TOKENS intact).
+# DDN_TOKENS is deployed as its checked entries, trimmed, joined by commas.
 function_environment() {
+  local tokens=
+  if [ "$DDN_AUTH" = token ]; then
+    check_token_entries
+    tokens=$(
+      IFS=,
+      printf '%s' "${TOKEN_ENTRIES[*]}"
+    )
+  fi
   DDN_IN_BUCKET=$DDN_IN_BUCKET DDN_OUT_BUCKET=$DDN_OUT_BUCKET DDN_AUTH=$DDN_AUTH \
-    DDN_TOKENS=$DDN_TOKENS DDN_URL_TTL_SECONDS=$DDN_URL_TTL_SECONDS RUST_LOG=$RUST_LOG \
-    python3 -c '
+    DDN_TOKENS=$tokens DDN_URL_TTL_SECONDS=$DDN_URL_TTL_SECONDS \
+    DDN_REQUIRE_SIZE=$DDN_REQUIRE_SIZE RUST_LOG=$RUST_LOG python3 -c '
 import json, os
-names = ["DDN_IN_BUCKET", "DDN_OUT_BUCKET", "DDN_AUTH", "DDN_URL_TTL_SECONDS", "RUST_LOG"]
+names = ["DDN_IN_BUCKET", "DDN_OUT_BUCKET", "DDN_AUTH", "DDN_URL_TTL_SECONDS", "DDN_REQUIRE_SIZE", "RUST_LOG"]
 if os.environ["DDN_AUTH"] == "token":
     names.append("DDN_TOKENS")
-tokens = ",".join(e.strip() for e in os.environ["DDN_TOKENS"].split(",") if e.strip())
-values = {name: (tokens if name == "DDN_TOKENS" else os.environ[name]) for name in names}
-print(json.dumps({"Variables": values}))'
+print(json.dumps({"Variables": {name: os.environ[name] for name in names}}))'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -466,7 +520,40 @@ resolve_api_url() {
     [ -n "$API_ID" ] || die "no DDN_API_URL and no HTTP API named $DDN_API_NAME in $AWS_REGION: run ./01_create_function.sh first, or set DDN_API_URL"
     API_URL=$(aws apigatewayv2 get-api --api-id "$API_ID" --query ApiEndpoint --output text)
   fi
-  [[ $API_URL =~ ^https?://[^[:space:]?#]+$ ]] || die "the API address '$API_URL' is not an http(s) URL"
+  check_api_url "$API_URL"
+}
+
+# A token goes only over TLS, or over plain HTTP to this machine: the API address must be https://,
+# or http:// with a loopback host (127.0.0.0/8 written as four decimal numbers, [::1], localhost).
+# Anything else stops the script before a request is made.
+check_api_url() {
+  local LC_ALL=C
+  local url=$1 scheme authority host
+  [[ $url =~ ^([A-Za-z]+)://([^/?#[:space:]]+)(/[^?#[:space:]]*)?$ ]] ||
+    die "the API address '$url' is not an http(s) URL"
+  scheme=${BASH_REMATCH[1],,}
+  authority=${BASH_REMATCH[2]}
+  # A user name in the address would make the host the part after the @, which is easy to misread.
+  [[ $authority != *@* ]] || die "the API address '$url' holds a user name: remove the part before @"
+  if [[ $authority =~ ^(\[[0-9A-Fa-f:.]+\])(:[0-9]*)?$ || $authority =~ ^([^:]+)(:[0-9]*)?$ ]]; then
+    host=${BASH_REMATCH[1],,}
+  else
+    die "the API address '$url' is not an http(s) URL"
+  fi
+  case "$scheme" in
+    https) ;;
+    http)
+      is_loopback_host "$host" ||
+        die "the API address '$url' is plain http:// to another machine, which would send the token unencrypted: use https:// (plain http:// is accepted only for this machine: 127.x.x.x, [::1], localhost)"
+      ;;
+    *) die "the API address '$url' is not an http(s) URL" ;;
+  esac
+}
+
+# Whether a host (lowercase, an IPv6 address in brackets) is this machine.
+is_loopback_host() {
+  local octet='(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])'
+  [ "$1" = localhost ] || [ "$1" = '[::1]' ] || [[ $1 =~ ^127\.$octet\.$octet\.$octet$ ]]
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -561,6 +648,7 @@ url_encode() {
 
 # GET $API_URL$1 with the token; the body goes to file $2. Sets HTTP_STATUS and HTTP_MS.
 api_get() {
+  check_api_url "$API_URL"
   local result
   result=$({
     printf 'url = %s\n' "$(curl_quote "$API_URL$1")"

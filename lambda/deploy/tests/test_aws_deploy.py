@@ -2,8 +2,9 @@
 
 The main test runs the whole life of a deployment: prerequisites, create (twice), update, cleanup
 (twice), and after each stage compares everything the emulator holds with what should be there.
-The others cover taking over the old scripts' role and buckets, keeping data at cleanup, and
-settings that must stop a script before it changes anything.
+The others cover taking over the old scripts' role and buckets, keeping a default encryption
+already chosen, keeping data and roles the scripts did not create at cleanup, and settings that
+must stop a script before it changes anything.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class Deployment(unittest.TestCase):
 
     # -- what the emulator holds ----------------------------------------------------------------
 
-    def assert_buckets_secured(self) -> None:
+    def assert_buckets_secured(self, encryption: dict[str, dict[str, str]] | None = None) -> None:
+        """Both buckets have the scripts' settings; `encryption` gives a bucket's expected default
+        encryption when it is not SSE-S3."""
         names = sorted(bucket["Name"] for bucket in self.s3.list_buckets()["Buckets"])
         self.assertEqual(names, sorted([IN_BUCKET, OUT_BUCKET]))
         for bucket in (IN_BUCKET, OUT_BUCKET):
@@ -86,7 +89,8 @@ class Deployment(unittest.TestCase):
                 self.assertEqual(set(block.values()), {True})
                 self.assertEqual(len(block), 4)
                 (rule,) = self.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-                self.assertEqual(rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"], "AES256")
+                expected = (encryption or {}).get(bucket, {"SSEAlgorithm": "AES256"})
+                self.assertEqual(rule["ApplyServerSideEncryptionByDefault"], expected)
                 (ownership,) = self.s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"]
                 self.assertEqual(ownership["ObjectOwnership"], "BucketOwnerEnforced")
                 policy = json.loads(self.s3.get_bucket_policy(Bucket=bucket)["Policy"])
@@ -119,7 +123,8 @@ class Deployment(unittest.TestCase):
             function=FUNCTION,
         )
 
-    def assert_function(self, *, memory: int, tokens: str) -> str:
+    def assert_function(self, *, memory: int, tokens: str | None, require_size: str = "false") -> str:
+        """The function as deployed; `tokens` is DDN_TOKENS, or None for open access."""
         functions = [f["FunctionName"] for f in self.lam.list_functions()["Functions"]]
         self.assertEqual(functions, [FUNCTION])
         config = self.lam.get_function_configuration(FunctionName=FUNCTION)
@@ -129,17 +134,17 @@ class Deployment(unittest.TestCase):
         self.assertEqual(config["MemorySize"], memory)
         self.assertEqual(config["Timeout"], 5)
         self.assertEqual(config["Role"], f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE}")
-        self.assertEqual(
-            config["Environment"]["Variables"],
-            {
-                "DDN_IN_BUCKET": IN_BUCKET,
-                "DDN_OUT_BUCKET": OUT_BUCKET,
-                "DDN_AUTH": "token",
-                "DDN_TOKENS": tokens,
-                "DDN_URL_TTL_SECONDS": "900",
-                "RUST_LOG": "info",
-            },
-        )
+        environment = {
+            "DDN_IN_BUCKET": IN_BUCKET,
+            "DDN_OUT_BUCKET": OUT_BUCKET,
+            "DDN_AUTH": "token" if tokens is not None else "none",
+            "DDN_URL_TTL_SECONDS": "900",
+            "DDN_REQUIRE_SIZE": require_size,
+            "RUST_LOG": "info",
+        }
+        if tokens is not None:
+            environment["DDN_TOKENS"] = tokens
+        self.assertEqual(config["Environment"]["Variables"], environment)
         # The deployed package is the zip of the release binary just built, runnable by Lambda.
         target = cargo_target_dir()
         package = (target / "deploy" / "ddn-presign-x86_64.zip").read_bytes()
@@ -235,10 +240,18 @@ class Deployment(unittest.TestCase):
 
         # Rotation: the new token is added beside the old one; the test scripts find the API.
         both = f"{entry}, {rotated_entry}"
-        self.run_script("02_update_function.sh", DDN_TOKENS=both, DDN_LAMBDA_MEMORY_MB="256")
-        self.assert_function(memory=256, tokens=f"{entry},{rotated_entry}")
+        self.run_script("02_update_function.sh", DDN_TOKENS=both, DDN_LAMBDA_MEMORY_MB="256", DDN_REQUIRE_SIZE="true")
+        self.assert_function(memory=256, tokens=f"{entry},{rotated_entry}", require_size="true")
         found = self.scripts.lib('load_settings; resolve_api_url; echo "$API_URL"')
         self.assertEqual(found.stdout.strip().splitlines()[-1], endpoint, describe(found))
+
+        # Open access is deployed only when confirmed; unconfirmed, nothing changes.
+        refused = self.run_script("02_update_function.sh", expect=1, DDN_AUTH="none", DDN_CONFIRM_OPEN_ACCESS="true")
+        self.assertIn("also set DDN_CONFIRM_OPEN_ACCESS=yes", refused.stderr)
+        self.assert_function(memory=256, tokens=f"{entry},{rotated_entry}", require_size="true")
+        opened = self.run_script("02_update_function.sh", DDN_AUTH="none", DDN_CONFIRM_OPEN_ACCESS="yes")
+        self.assertIn("DDN_AUTH=none (confirmed by DDN_CONFIRM_OPEN_ACCESS=yes)", opened.stderr)
+        self.assert_function(memory=128, tokens=None)
 
         self.run_script("99_cleanup.sh")
         self.assert_empty()
@@ -277,12 +290,59 @@ class Deployment(unittest.TestCase):
         self.run_script("01_create_function.sh", DDN_TOKENS=entry)
         self.assert_function(memory=128, tokens=entry)
 
-        # The buckets were not made by the scripts, so they stay.
-        cleanup = self.run_script("99_cleanup.sh")
+        # Neither the buckets nor the role were made by the scripts, so they stay (and the role,
+        # which carries permissions, is named in the exit status).
+        cleanup = self.run_script("99_cleanup.sh", expect=1)
         self.assertIn(f"kept bucket {IN_BUCKET}", cleanup.stdout)
+        self.assertIn(f"kept role {ROLE}: 00_prereqs.sh did not create it", cleanup.stderr)
         self.assertEqual(sorted(b["Name"] for b in self.s3.list_buckets()["Buckets"]), sorted([IN_BUCKET, OUT_BUCKET]))
-        self.assertEqual(self.iam.list_roles()["Roles"], [])
+        self.assertEqual([role["RoleName"] for role in self.iam.list_roles()["Roles"]], [ROLE])
         self.assertEqual(self.lam.list_functions()["Functions"], [])
+
+    def test_cleanup_deletes_only_a_role_the_scripts_created(self) -> None:
+        # A role of the same name that someone else made, with its own tag and policy: 00 brings it
+        # to the function's policy, but 99 leaves it (and whatever it holds) alone.
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        self.iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust), Tags=[{"Key": "app", "Value": "billing"}])
+        own_policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:billing"}]}
+        self.iam.put_role_policy(RoleName=ROLE, PolicyName="billing-queue", PolicyDocument=json.dumps(own_policy))
+        self.run_script("00_prereqs.sh")
+
+        kept = self.run_script("99_cleanup.sh", expect=1)
+        self.assertIn(f"kept role {ROLE}: 00_prereqs.sh did not create it (no tag app=ddn-transfer)", kept.stderr)
+        self.assertIn(f"cleanup done except for the role {ROLE}", kept.stderr)
+        self.assertEqual([role["RoleName"] for role in self.iam.list_roles()["Roles"]], [ROLE])
+        self.assertEqual(sorted(self.iam.list_role_policies(RoleName=ROLE)["PolicyNames"]), ["billing-queue", "ddn-presign-access"])
+        # The buckets 00 created went as usual.
+        self.assertEqual(self.s3.list_buckets()["Buckets"], [])
+
+        # With the tag 00 gives the roles it creates, the role goes too.
+        self.iam.tag_role(RoleName=ROLE, Tags=[{"Key": "app", "Value": "ddn-transfer"}])
+        done = self.run_script("99_cleanup.sh")
+        self.assertIn(f"deleted role {ROLE}", done.stdout)
+        self.assert_empty()
+
+    def test_a_default_encryption_already_chosen_is_kept(self) -> None:
+        key = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+        chosen = {
+            IN_BUCKET: {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+            OUT_BUCKET: {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": key},
+        }
+        for bucket, default in chosen.items():
+            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+            self.s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": True}]})
+
+        for run in range(2):
+            prereqs = self.run_script("00_prereqs.sh")
+            self.assertIn(f"default encryption aws:kms with key {key}: kept", prereqs.stdout)
+            self.assertIn(f"default encryption aws:kms:dsse with key {key}: kept", prereqs.stdout)
+            # The key's policy is the owner's business, but the function cannot work without it.
+            self.assertIn(f"bucket {IN_BUCKET} encrypts with the KMS key {key}: the key's policy must let the role {ROLE}", prereqs.stderr)
+            self.assert_buckets_secured(encryption=chosen)
+            for bucket in chosen:
+                (rule,) = self.s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+                self.assertTrue(rule["BucketKeyEnabled"])
+        self.assertNotIn("put-bucket-encryption", self.scripts.argv())
 
     def test_cleanup_keeps_buckets_that_hold_data_unless_told(self) -> None:
         self.run_script("00_prereqs.sh")
@@ -300,9 +360,14 @@ class Deployment(unittest.TestCase):
         for script, settings, message in (
             ("00_prereqs.sh", {"DDN_IN_BUCKET": "Uploads_Bucket"}, "DDN_IN_BUCKET=Uploads_Bucket is not an S3 bucket name"),
             ("00_prereqs.sh", {"DDN_OUT_BUCKET": IN_BUCKET}, "must differ"),
-            ("01_create_function.sh", {"DDN_TOKENS": ""}, "DDN_TOKENS is empty"),
-            ("01_create_function.sh", {"DDN_TOKENS": "alice:1234"}, "DDN_TOKENS entry 1 is not user:sha256hex"),
+            ("01_create_function.sh", {"DDN_TOKENS": ""}, "no tokens configured"),
+            ("01_create_function.sh", {"DDN_TOKENS": " , "}, "no tokens configured"),
+            ("01_create_function.sh", {"DDN_TOKENS": "alice:1234"}, "DDN_TOKENS entry 1 has a hash that is not 64 hexadecimal digits"),
+            ("01_create_function.sh", {"DDN_TOKENS": f"ali ce:{'0' * 64}"}, "DDN_TOKENS entry 1 has whitespace inside it"),
             ("01_create_function.sh", {"DDN_TOKENS": f"a:{'0' * 64},b:{'0' * 64}"}, "entry 2 repeats the hash of entry 1"),
+            ("01_create_function.sh", {"DDN_AUTH": "none"}, "also set DDN_CONFIRM_OPEN_ACCESS=yes"),
+            ("01_create_function.sh", {"DDN_AUTH": "none", "DDN_CONFIRM_OPEN_ACCESS": "1"}, "also set DDN_CONFIRM_OPEN_ACCESS=yes"),
+            ("01_create_function.sh", {"DDN_REQUIRE_SIZE": "yes", "DDN_TOKENS": f"a:{'0' * 64}"}, "DDN_REQUIRE_SIZE must be true or false, got yes"),
             ("01_create_function.sh", {"DDN_TOKENS": f"a:{'0' * 64}"}, f"role {ROLE} does not exist: run ./00_prereqs.sh first"),
             ("01_create_function.sh", {"DDN_AUTH": "off"}, "DDN_AUTH must be token or none"),
             ("01_create_function.sh", {"DDN_LAMBDA_MEMORY_MB": "64"}, "DDN_LAMBDA_MEMORY_MB must be a whole number from 128"),

@@ -2,7 +2,8 @@
 
 The emulator cannot run the function, so the scripts talk to `ddn-local` instead: the same presign
 service over HTTP on loopback, an S3 server that checks signatures, sizes and MD5s, and a stand-in
-processor that copies each upload to the output bucket. Also new_token.sh.
+processor that copies each upload to the output bucket. Also the old scripts' own calls (Python
+requests), which must keep working, the rule that keeps tokens off plain HTTP, and new_token.sh.
 """
 
 from __future__ import annotations
@@ -144,6 +145,35 @@ class ClientScripts(unittest.TestCase):
         self.assertIn("the API answered 400 (invalid_key", invalid.stderr)
         self.assert_nothing_secret_in(refused.stderr, missing.stderr, invalid.stderr)
 
+    def test_the_old_scripts_exact_calls_still_work(self) -> None:
+        # The old scripts asked for an upload URL without a size and PUT an open file with
+        # requests, sending none of the answer's headers; then asked for the result the same way.
+        # (They called an open API; the token header is the one addition.)
+        import requests
+
+        key = "seed-scan.png"
+        source = self.sample(key, 200 * 1024 + 3)
+        authorization = {"Authorization": f"Bearer {self.stack.token}"}
+        presign = requests.get(f"{self.stack.api_url}/presign?mode=upload&file={key}", headers=authorization, timeout=30)
+        self.assertEqual(presign.status_code, 200, presign.text)
+        url = presign.json()["url"]
+        with open(source, "rb") as f:
+            put = requests.put(url, data=f, timeout=60)
+        self.assertEqual(put.status_code, 200, put.text)
+
+        # The stand-in processor copies after 1.5 s.
+        deadline = time.monotonic() + 30
+        while True:
+            download = requests.get(f"{self.stack.api_url}/presign?mode=download&file={key}", headers=authorization, timeout=30)
+            if download.status_code == 200:
+                break
+            self.assertEqual((download.status_code, download.json()["error"]["code"]), (404, "not_ready"))
+            self.assertLess(time.monotonic(), deadline, "the result never appeared")
+            time.sleep(0.5)
+        result = requests.get(download.json()["url"], timeout=60)
+        self.assertEqual(result.status_code, 200)
+        self.assertEqual(result.content, source.read_bytes())
+
     def test_the_upload_can_stand_in_for_the_processor_as_the_old_test_did(self) -> None:
         # The copy step runs the AWS CLI against the emulator, whose input bucket holds what the
         # local stack received (the two S3s are separate).
@@ -165,6 +195,71 @@ class ClientScripts(unittest.TestCase):
         milliseconds(upload.stdout, "copy")
         copied = s3.get_object(Bucket=OUT_BUCKET, Key="users/dev/copied.png")["Body"].read()
         self.assertEqual(copied, source.read_bytes())
+
+
+class ApiAddressRule(unittest.TestCase):
+    """A token goes only over TLS, or over plain HTTP to this machine; the local-stack tests above
+    show that loopback http:// works."""
+
+    def setUp(self) -> None:
+        self.scripts = Scripts(None, "AWS_REGION=eu-west-1\n")
+        self.addCleanup(self.scripts.cleanup)
+
+    def sample(self, name: str, size: int) -> Path:
+        path = self.scripts.home / name
+        path.write_bytes(os.urandom(size))
+        return path
+
+    def test_a_token_never_goes_over_plain_http_to_another_machine(self) -> None:
+        source = self.sample("plain.bin", 100)
+        for url in (
+            "http://example.com",
+            "http://example.com/prod",
+            "http://127.0.0.1@example.com",
+            "http://localhost.example.com:8787",
+            "http://128.0.0.1:8787",
+            "http://[::2]:8787",
+        ):
+            settings = {"DDN_API_URL": url, "DDN_API_TOKEN": TOKEN, "DDN_TEST_IMAGE_PATH": str(source)}
+            for script in ("51_test_upload.sh", "52_test_download.sh"):
+                with self.subTest(url=url, script=script):
+                    refused = self.scripts.run(script, settings, timeout=120)
+                    self.assertEqual(refused.returncode, 1, describe(refused))
+                    self.assertIn("error: the API address", refused.stderr)
+                    self.assertNotIn("curl", self.scripts.argv(), "refused before any request")
+                    self.assertNotIn(TOKEN, refused.stdout + refused.stderr + self.scripts.argv())
+
+    def test_the_api_address_rule(self) -> None:
+        # Checked without a request: https:// anywhere, plain http:// to this machine only.
+        for url, accepted in (
+            ("https://abc123.execute-api.eu-west-1.amazonaws.com", True),
+            ("https://example.com:8443/prod", True),
+            ("HTTPS://EXAMPLE.COM", True),
+            ("http://127.0.0.1:8787", True),
+            ("http://127.255.3.4", True),
+            ("http://[::1]:8787/", True),
+            ("http://localhost:8787", True),
+            ("http://LocalHost", True),
+            ("http://example.com", False),
+            ("http://10.0.0.1:8787", False),
+            ("http://127.0.0.256", False),
+            ("http://127.0.0.01", False),
+            ("http://127.1", False),
+            ("http://[::ffff:127.0.0.1]", False),
+            ("http://localhost.", False),
+            ("http://user@localhost", False),
+            ("https://user:pass@example.com", False),
+            ("ftp://127.0.0.1", False),
+            ("127.0.0.1:8787", False),
+            ("https://example.com/?x=1", False),
+        ):
+            with self.subTest(url=url):
+                checked = self.scripts.lib('check_api_url "$DDN_API_URL"', {"DDN_API_URL": url})
+                self.assertEqual(checked.returncode, 0 if accepted else 1, describe(checked))
+        self.assertNotIn("curl", self.scripts.argv())
+
+
+TOKEN = "Kq3v-not-a-real-token-but-secret-all-the-same"
 
 
 class NewToken(unittest.TestCase):

@@ -13,22 +13,39 @@ import unittest
 
 from support import DEPLOY_DIR, tool_path
 
-# Every action the function needs, and the service each belongs to.
-ALLOWED_ACTIONS = {
-    "s3:PutObject",
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-    "s3:GetObject",
-    "s3:ListBucket",
-    "logs:CreateLogGroup",
-    "logs:CreateLogStream",
-    "logs:PutLogEvents",
-}
-UPLOAD_ACTIONS = {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
+UPLOAD_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+# S3 checks ListBucket for a HeadObject of a missing key without an s3:prefix, hence IfExists.
+LISTING_CONDITION = {"StringLikeIfExists": {"s3:prefix": ["failed/users/*", "users/*"]}}
 
 
 def as_list(value):  # type: ignore[no-untyped-def]
     return value if isinstance(value, list) else [value]
+
+
+def expected_grants(*, in_bucket: str, out_bucket: str, log_group: str) -> set[tuple[str, str, str]]:
+    """Every (action, resource, condition) the function needs, and nothing else: put into users/*
+    of the input bucket (multipart included), read users/* of the output bucket (results) and
+    failed/users/* (the processor's failure markers, which the function only asks HeadObject
+    about), list the output bucket under those two prefixes only, and write its own logs."""
+    grants = {(action, f"arn:aws:s3:::{in_bucket}/users/*", "") for action in UPLOAD_ACTIONS}
+    grants |= {
+        ("s3:GetObject", f"arn:aws:s3:::{out_bucket}/users/*", ""),
+        ("s3:GetObject", f"arn:aws:s3:::{out_bucket}/failed/users/*", ""),
+        ("s3:ListBucket", f"arn:aws:s3:::{out_bucket}", canonical(LISTING_CONDITION)),
+    }
+    grants |= {(action, resource, "") for action in LOG_ACTIONS for resource in (log_group, f"{log_group}:*")}
+    return grants
+
+
+def canonical(condition: dict | None) -> str:
+    """A condition as comparable text: list values in any order mean the same."""
+    if not condition:
+        return ""
+    return json.dumps(
+        {operator: {key: sorted(as_list(value)) for key, value in tests.items()} for operator, tests in condition.items()},
+        sort_keys=True,
+    )
 
 
 def assert_least_privilege(
@@ -43,37 +60,20 @@ def assert_least_privilege(
 ) -> None:
     test.assertEqual(document.get("Version"), "2012-10-17")
     log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}"
-    granted: set[str] = set()
+    granted: set[tuple[str, str, str]] = set()
     for statement in as_list(document["Statement"]):
         test.assertEqual(statement["Effect"], "Allow", statement)
         for loose in ("NotAction", "NotResource", "Principal", "NotPrincipal"):
             test.assertNotIn(loose, statement)
-        actions = as_list(statement["Action"])
-        resources = as_list(statement["Resource"])
-        for action in actions:
+        for action in as_list(statement["Action"]):
             test.assertNotIn("*", action, "no wildcard actions")
-            test.assertIn(action, ALLOWED_ACTIONS)
-        granted.update(actions)
-        for resource in resources:
-            test.assertNotEqual(resource, "*")
-        services = {action.split(":")[0] for action in actions}
-        test.assertEqual(len(services), 1, f"one service per statement: {statement}")
-        if services == {"logs"}:
-            test.assertEqual(set(resources) - {log_group, f"{log_group}:*"}, set())
-            continue
-        for action in actions:
-            for resource in resources:
-                if action in UPLOAD_ACTIONS:
-                    test.assertEqual(resource, f"arn:aws:s3:::{in_bucket}/users/*")
-                elif action == "s3:GetObject":
-                    test.assertEqual(resource, f"arn:aws:s3:::{out_bucket}/users/*")
-                else:  # s3:ListBucket: the output bucket, listings under users/ only.
-                    test.assertEqual(resource, f"arn:aws:s3:::{out_bucket}")
-                    test.assertIn("Condition", statement, "listing is limited to users/")
-                    ((operator, condition),) = statement["Condition"].items()
-                    test.assertIn(operator, ("StringLike", "StringLikeIfExists"))
-                    test.assertEqual(condition, {"s3:prefix": ["users/*"]})
-    test.assertEqual(granted, ALLOWED_ACTIONS, "the function needs every one of these")
+            for resource in as_list(statement["Resource"]):
+                granted.add((action, resource, canonical(statement.get("Condition"))))
+    test.assertEqual(
+        granted,
+        expected_grants(in_bucket=in_bucket, out_bucket=out_bucket, log_group=log_group),
+        "exactly what the function needs",
+    )
 
 
 def assert_lambda_only_trust(test: unittest.TestCase, document: dict) -> None:
@@ -119,6 +119,37 @@ class GeneratedPolicyTest(unittest.TestCase):
                     account="210987654321",
                     function=names.get("DDN_LAMBDA_FUNC_NAME", "ddn-presign-lambda"),
                 )
+
+    def test_the_check_refuses_anything_wider(self) -> None:
+        names = dict(in_bucket="ddn-in-bucket", out_bucket="ddn-out-bucket", region="eu-west-1", account="210987654321", function="ddn-presign-lambda")
+        document = generated("function_policy", {"AWS_REGION": "eu-west-1"})
+        assert_least_privilege(self, document, **names)
+        out = "arn:aws:s3:::ddn-out-bucket"
+
+        def widened(change):  # type: ignore[no-untyped-def]
+            copy = json.loads(json.dumps(document))
+            change(copy["Statement"])
+            return copy
+
+        def by_sid(statements, sid):  # type: ignore[no-untyped-def]
+            (statement,) = [s for s in statements if s["Sid"] == sid]
+            return statement
+
+        for what, change in (
+            ("a wildcard action", lambda st: by_sid(st, "ReadResultsInUserFolders").update(Action="s3:Get*")),
+            ("one more action", lambda st: by_sid(st, "ReadResultsInUserFolders").update(Action=["s3:GetObject", "s3:DeleteObject"])),
+            ("the whole output bucket", lambda st: by_sid(st, "ReadResultsInUserFolders").update(Resource=f"{out}/*")),
+            ("all of failed/", lambda st: by_sid(st, "ReadFailureMarkersOfUserFolders").update(Resource=f"{out}/failed/*")),
+            ("no failure markers", lambda st: st.remove(by_sid(st, "ReadFailureMarkersOfUserFolders"))),
+            ("any resource", lambda st: by_sid(st, "WriteOwnLogs").update(Resource="*")),
+            ("listing anything", lambda st: by_sid(st, "ListResultsInUserFolders").pop("Condition")),
+            ("listing one more prefix", lambda st: by_sid(st, "ListResultsInUserFolders")["Condition"]["StringLikeIfExists"]["s3:prefix"].append("*")),
+            ("listing without failed/", lambda st: by_sid(st, "ListResultsInUserFolders")["Condition"]["StringLikeIfExists"].update({"s3:prefix": ["users/*"]})),
+            ("a NotResource", lambda st: by_sid(st, "WriteOwnLogs").update(NotResource="x")),
+        ):
+            with self.subTest(what):
+                with self.assertRaises(AssertionError):
+                    assert_least_privilege(self, widened(change), **names)
 
     def test_only_lambda_may_assume_the_role(self) -> None:
         assert_lambda_only_trust(self, generated("trust_policy", {"AWS_REGION": "eu-west-1"}))
