@@ -122,8 +122,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let Some(api_url) = cli.api_url.as_deref() else {
         bail!("no service address: pass --api-url or set DDN_API_URL");
     };
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        bail!("the service address must start with https:// (or http:// for a local stack)");
+    // Logout sends nothing anywhere, and must still remove a token saved for an address that
+    // the rule refuses.
+    if !matches!(cli.command, Command::Logout) {
+        ddn_transfer::address::check_service_url(api_url)?;
     }
     let http = http_client().context("cannot set up HTTPS")?;
     let flag_token = cli.token.map(Token::new);
@@ -172,7 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let engine = engine(Some(Duration::from_secs(timeout)));
             fetch_all(&engine, &queue, &reporter, &cancel, &names, &output, true).await
         }
-        TransferCommand::Results => list_results(&api, &reporter).await,
+        TransferCommand::Results => list_results(&api, &reporter, &cancel).await,
         TransferCommand::Smoke { file, timeout } => {
             smoke(
                 &engine(Some(Duration::from_secs(timeout))),
@@ -183,6 +185,27 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .await
         }
     }
+}
+
+/// Refuses, before anything is sent, two files that would be uploaded under one name: both would
+/// go to the same key at once, and which one the service keeps is a matter of timing.
+fn refuse_shared_names(files: &[PathBuf]) -> anyhow::Result<()> {
+    let mut first_with_name = std::collections::HashMap::new();
+    for path in files {
+        let Ok(name) = upload_name(path) else {
+            // Reported with the upload itself.
+            continue;
+        };
+        if let Some(first) = first_with_name.insert(name.clone(), path) {
+            bail!(
+                "{} and {} would both be uploaded as {name}; nothing was sent. Upload them one \
+                 at a time, or rename one",
+                first.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The name a file is uploaded under: its own file name.
@@ -202,6 +225,7 @@ async fn upload_all(
     cancel: &CancellationToken,
     files: &[PathBuf],
 ) -> anyhow::Result<bool> {
+    refuse_shared_names(files)?;
     let jobs = files.iter().map(|path| async move {
         let name = match upload_name(path) {
             Ok(name) => name,
@@ -280,8 +304,12 @@ async fn fetch_all(
         .all(|ok| ok))
 }
 
-async fn list_results(api: &ApiClient, reporter: &Reporter) -> anyhow::Result<bool> {
-    let results = match api.all_results().await {
+async fn list_results(
+    api: &ApiClient,
+    reporter: &Reporter,
+    cancel: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let results = match api.all_results_cancellable(cancel).await {
         Ok(results) => results,
         Err(error) => {
             reporter.failure("results", &error, None);

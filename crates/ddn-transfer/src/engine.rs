@@ -269,7 +269,9 @@ impl Engine {
             meter.set(size, self.clock.now());
             return Ok(());
         }
-        Err(storage_error(status, response).await)
+        Err(
+            crate::body::storage_error(status, response, self.options.stall_timeout, cancel).await,
+        )
     }
 
     /// Drives `request` while reporting progress from `moved`, watching for stalls and for
@@ -570,7 +572,15 @@ impl Engine {
             200 => {}
             206 if content_range_start(&response) == Some(offset) => {}
             206 => return Err(TransferError::Integrity("unexpected byte range".into())),
-            _ => return Err(storage_error(status, response).await),
+            _ => {
+                return Err(crate::body::storage_error(
+                    status,
+                    response,
+                    self.options.stall_timeout,
+                    cancel,
+                )
+                .await);
+            }
         }
         let base = if status == 206 { offset } else { 0 };
         // Writing and hashing happen on a thread of their own, gathered into large writes, so
@@ -802,17 +812,6 @@ fn content_range_start(response: &reqwest::Response) -> Option<u64> {
     let value = response.headers().get(CONTENT_RANGE)?.to_str().ok()?;
     let range = value.strip_prefix("bytes ")?;
     range.split('-').next()?.parse().ok()
-}
-
-/// Reads S3's error code from its XML answer, e.g. `<Code>SlowDown</Code>`.
-async fn storage_error(status: u16, response: reqwest::Response) -> TransferError {
-    let body = response.text().await.unwrap_or_default();
-    let code = body
-        .split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(code, _)| code.trim().to_owned())
-        .filter(|code| !code.is_empty() && code.len() < 64);
-    TransferError::Storage { status, code }
 }
 
 /// Base64 of the file's MD5, read in large chunks.

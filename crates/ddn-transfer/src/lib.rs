@@ -6,7 +6,9 @@
 //! Architecture invariant: this crate knows nothing of Tauri or of any user interface; it reports
 //! through [`engine::EventSink`] and typed [`error::TransferError`]s.
 
+pub mod address;
 pub mod api;
+mod body;
 mod chunk_reader;
 mod chunk_writer;
 pub mod engine;

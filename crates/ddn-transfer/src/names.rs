@@ -12,11 +12,36 @@ const RESERVED_BYTES: usize = 16;
 /// The name used when nothing usable is left of a key.
 const FALLBACK_NAME: &str = "download";
 
-/// Windows refuses these names whatever their extension (`CON.txt` too), in any case.
-const RESERVED_WINDOWS_NAMES: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
-];
+/// Windows device names, refused whatever their extension (`CON.txt` too), in any case.
+const RESERVED_WINDOWS_DEVICES: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
+
+/// Windows port names: `COM` or `LPT` and one digit, refused like the devices. Windows counts
+/// `0` and the superscript digits `¹`, `²` and `³` (the ones in its Latin-1 code page) as digits
+/// here, so `COM0` and `LPT²` are ports too.
+const RESERVED_WINDOWS_PORTS: [&str; 2] = ["COM", "LPT"];
+
+/// Whether Windows reserves `stem` (a name before its first dot, trailing spaces removed).
+fn is_reserved_windows_name(stem: &str) -> bool {
+    if RESERVED_WINDOWS_DEVICES
+        .iter()
+        .any(|device| stem.eq_ignore_ascii_case(device))
+    {
+        return true;
+    }
+    // Three ASCII letters, so byte 3 is a character boundary whenever the prefix matches.
+    let (Some(prefix), Some(number)) = (stem.get(..3), stem.get(3..)) else {
+        return false;
+    };
+    let mut digits = number.chars();
+    let one_digit = matches!(
+        (digits.next(), digits.next()),
+        (Some('0'..='9' | '¹' | '²' | '³'), None)
+    );
+    one_digit
+        && RESERVED_WINDOWS_PORTS
+            .iter()
+            .any(|port| prefix.eq_ignore_ascii_case(port))
+}
 
 /// A file name for the object `key`: its last segment, with every character that some platform
 /// refuses or reads as a path replaced by `_`, no leading or trailing dots and spaces, no reserved
@@ -39,10 +64,7 @@ pub fn local_file_name(key: &str) -> String {
         return FALLBACK_NAME.to_owned();
     }
     let stem = name.split('.').next().unwrap_or_default().trim_end();
-    if RESERVED_WINDOWS_NAMES
-        .iter()
-        .any(|reserved| stem.eq_ignore_ascii_case(reserved))
-    {
+    if is_reserved_windows_name(stem) {
         name.insert(0, '_');
     }
     truncate_keeping_extension(&name, MAX_NAME_BYTES - RESERVED_BYTES)
@@ -110,6 +132,7 @@ mod tests {
             ("users/a/con.txt", "_con.txt"),
             ("users/a/Lpt9.tar.gz", "_Lpt9.tar.gz"),
             ("users/a/CONSOLE.txt", "CONSOLE.txt"),
+            ("users/a/nul .txt", "_nul .txt"),
             ("users/a/trailing dot. ", "trailing dot"),
             ("users/a/ .hidden", "hidden"),
             ("users/a/...", "download"),
@@ -120,6 +143,59 @@ mod tests {
             let dir = Path::new("/results");
             let path = child_path(dir, &name).unwrap_or_else(|| panic!("{name:?} escapes"));
             assert_eq!(path.parent(), Some(dir));
+        }
+    }
+
+    /// Every name Windows reserves, in any case and with any extension, gets a leading `_`; names
+    /// that only look like them are kept.
+    #[test]
+    fn every_reserved_windows_name_is_avoided() {
+        let mut reserved: Vec<String> = ["CON", "PRN", "AUX", "NUL"].map(String::from).to_vec();
+        for port in ["COM", "LPT"] {
+            for digit in [
+                '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '¹', '²', '³',
+            ] {
+                reserved.push(format!("{port}{digit}"));
+            }
+        }
+        assert_eq!(reserved.len(), 30);
+        for stem in &reserved {
+            for name in [
+                stem.clone(),
+                stem.to_lowercase(),
+                format!("{stem}.txt"),
+                format!("{}.tar.gz", stem.to_lowercase()),
+            ] {
+                assert_eq!(
+                    local_file_name(&format!("users/a/{name}")),
+                    format!("_{name}"),
+                    "{name:?}"
+                );
+            }
+        }
+        let ordinary = [
+            "COM",
+            "LPT",
+            "COM10",
+            "LPT00",
+            "COM⁴",
+            "LPT⁰",
+            "COM₁",
+            "COM１",
+            "COMA",
+            "CO1",
+            "COM1x",
+            "xCOM1",
+            "NULL",
+            "AUX1",
+            "사진",
+            "가나다라",
+        ];
+        for name in ordinary {
+            assert_eq!(
+                local_file_name(&format!("users/a/{name}.png")),
+                format!("{name}.png")
+            );
         }
     }
 

@@ -2,6 +2,10 @@
 //! second per transfer, always with a final one.
 //!
 //! Time comes from a [`Clock`], so the throttling and the speed arithmetic are tested exactly.
+//!
+//! Invariant: no count, total or instant makes the meter panic. Sizes come from the service and
+//! may be anything up to `u64::MAX`, so sums saturate, differences cannot go below zero, and an
+//! ETA too long for a [`Duration`] is reported as unknown.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -120,7 +124,7 @@ impl ProgressMeter {
 
     /// Adds `bytes` to the count and reports if due.
     pub fn add(&mut self, bytes: u64, now: Instant) -> Option<Progress> {
-        self.set(self.transferred + bytes, now)
+        self.set(self.transferred.saturating_add(bytes), now)
     }
 
     /// The report to send at the end, whatever the throttle says.
@@ -132,7 +136,7 @@ impl ProgressMeter {
     fn report(&self) -> Progress {
         let speed = match (self.samples.front(), self.samples.back()) {
             (Some((t0, b0)), Some((t1, b1))) if t1 > t0 => {
-                (b1 - b0) as f64 / t1.duration_since(*t0).as_secs_f64()
+                b1.saturating_sub(*b0) as f64 / t1.duration_since(*t0).as_secs_f64()
             }
             _ => 0.0,
         };
@@ -140,7 +144,9 @@ impl ProgressMeter {
         let eta = if remaining == 0 {
             Some(Duration::ZERO)
         } else if speed > 0.0 {
-            Some(Duration::from_secs_f64(remaining as f64 / speed))
+            // `from_secs_f64` panics past `Duration::MAX` (a huge total at a crawl); such a
+            // wait is as good as unknown.
+            Duration::try_from_secs_f64(remaining as f64 / speed).ok()
         } else {
             None
         };
@@ -192,6 +198,51 @@ mod tests {
         meter.set(2000 + 500 * 11, t0 + Duration::from_secs(13));
         let report = meter.finish(t0 + Duration::from_secs(13));
         assert!((report.bytes_per_second - 500.0).abs() < 1.0, "{report:?}");
+    }
+
+    /// Sizes from the service may be anything; none of them makes the meter panic or lie.
+    #[test]
+    fn extreme_counts_and_totals_never_panic() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+
+        // A total near u64::MAX at one byte per second: an ETA no `Duration` holds is unknown.
+        let mut meter = ProgressMeter::new(u64::MAX, t0);
+        meter.set(1, t0 + Duration::from_secs(1));
+        let report = meter.finish(t0 + Duration::from_secs(1));
+        assert_eq!((report.transferred, report.total), (1, u64::MAX));
+        assert!((report.bytes_per_second - 1.0).abs() < 1e-9, "{report:?}");
+        assert_eq!(report.eta, None);
+
+        // Adding past u64::MAX saturates instead of overflowing.
+        let mut meter = ProgressMeter::new(u64::MAX, t0);
+        meter.set(u64::MAX - 10, t0 + ms(200));
+        let report = meter.add(u64::MAX, t0 + ms(400)).unwrap();
+        assert_eq!(report.transferred, u64::MAX);
+        assert_eq!(report.eta, Some(Duration::ZERO));
+        assert!(report.bytes_per_second.is_finite() && report.bytes_per_second > 0.0);
+
+        // A whole u64 of bytes in a nanosecond: a huge but finite speed, and done.
+        let mut meter = ProgressMeter::new(u64::MAX, t0);
+        meter.set(u64::MAX, t0 + Duration::from_nanos(1));
+        let report = meter.finish(t0 + Duration::from_nanos(1));
+        assert!(report.bytes_per_second.is_finite(), "{report:?}");
+        assert_eq!(report.eta, Some(Duration::ZERO));
+
+        // More bytes than the total said (the object grew): nothing is left, and the count is
+        // reported as it is.
+        let mut meter = ProgressMeter::new(100, t0);
+        meter.set(50, t0 + ms(100));
+        let report = meter.set(u64::MAX, t0 + ms(300)).unwrap();
+        assert_eq!((report.transferred, report.total), (u64::MAX, 100));
+        assert_eq!(report.eta, Some(Duration::ZERO));
+
+        // A clock that goes backwards between samples gives no speed, not a panic.
+        let mut meter = ProgressMeter::new(u64::MAX, t0 + Duration::from_secs(10));
+        meter.set(5, t0);
+        let report = meter.finish(t0);
+        assert_eq!(report.bytes_per_second, 0.0);
+        assert_eq!(report.eta, None);
     }
 
     #[test]
