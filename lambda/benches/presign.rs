@@ -28,6 +28,7 @@ impl ObjectStore for ReadyStore {
         Ok(Some(ObjectMeta {
             size: 1_048_576,
             etag: Some("b5175b52497cbf770484662801d5c82a".into()),
+            ..Default::default()
         }))
     }
 

@@ -36,6 +36,14 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// The longest a URL signed with temporary credentials of unknown expiry is said to live: one
+/// hour, the shortest session AWS hands out by default (STS's default, and the limit for a role
+/// assumed by another role). Lambda passes its role's credentials to the function as environment
+/// variables without their expiry, and S3 refuses a URL once the credentials that signed it have
+/// expired, whatever the URL says; so a longer lifetime would be a promise the function cannot
+/// check. Static (long-term) keys, which have no session token, are not bounded.
+pub const UNKNOWN_SESSION_TTL: Duration = Duration::from_secs(3600);
+
 /// Why a URL could not be signed.
 #[derive(Debug, Error)]
 pub enum PresignError {
@@ -95,8 +103,10 @@ impl Presigner {
 
     /// Signs `request`, valid for `ttl` from `now`.
     ///
-    /// The request's headers are signed into the URL and returned in [`SignedUrl::headers`]. When the credentials expire before `now + ttl`, the
-    /// URL's lifetime is cut to theirs, so the advertised expiry is the real one.
+    /// The request's headers are signed into the URL and returned in [`SignedUrl::headers`].
+    /// When the credentials expire before `now + ttl`, the URL's lifetime is cut to theirs, so the
+    /// advertised expiry is the real one; temporary credentials that do not say when they expire
+    /// are taken to last at most [`UNKNOWN_SESSION_TTL`].
     ///
     /// # Errors
     /// [`PresignError::CredentialsExpired`] when the credentials are no longer valid at `now`.
@@ -127,6 +137,7 @@ impl Presigner {
                 }
                 ttl.min(left)
             }
+            None if credentials.session_token().is_some() => ttl.min(UNKNOWN_SESSION_TTL),
             None => ttl,
         };
 
@@ -388,6 +399,34 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(error, PresignError::CredentialsExpired));
+    }
+
+    #[test]
+    fn temporary_credentials_of_unknown_expiry_get_at_most_an_hour() {
+        let presigner = Presigner::new("us-east-1", None);
+        let now = at(1_795_000_000);
+        let request = UrlRequest {
+            method: HttpMethod::Get,
+            bucket: "out",
+            key: "k",
+            signed_headers: &[],
+        };
+        let day = Duration::from_secs(86_400);
+        // As Lambda passes them: a session token, no expiry.
+        let lambda = Credentials::new("ASIA", "secret", Some("TOKEN".into()), None, "env");
+        let signed = presigner.presign(&lambda, &request, day, now).unwrap();
+        assert_eq!(signed.expires_at, at(1_795_003_600));
+        assert_eq!(query_value(&signed.url, "X-Amz-Expires"), Some("3600"));
+        // A shorter configured lifetime is kept.
+        let short = presigner
+            .presign(&lambda, &request, Duration::from_secs(900), now)
+            .unwrap();
+        assert_eq!(short.expires_at, at(1_795_000_900));
+        // Long-term keys have no session and keep the configured lifetime.
+        let keys = presigner
+            .presign(&credentials(None), &request, day, now)
+            .unwrap();
+        assert_eq!(keys.expires_at, at(1_795_086_400));
     }
 
     #[test]

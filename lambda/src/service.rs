@@ -9,9 +9,9 @@ use std::time::{Instant, SystemTime};
 use aws_config::BehaviorVersion;
 use base64::Engine as _;
 use ddn_api::{
-    ApiError, DEFAULT_RESULTS_PAGE, ErrorCode, HttpMethod, MAX_SINGLE_PUT_BYTES, PRESIGN_PATH,
-    PresignRequest, PresignResponse, RESULTS_PATH, ResultItem, ResultsPage, ResultsRequest,
-    TransferMode,
+    ApiError, Checksum, ChecksumAlgorithm, DEFAULT_RESULTS_PAGE, ErrorCode, HttpMethod,
+    MAX_SINGLE_PUT_BYTES, PRESIGN_PATH, PresignRequest, PresignResponse, RESULTS_PATH, ResultItem,
+    ResultsPage, ResultsRequest, TransferMode, processing,
 };
 use serde::Serialize;
 use thiserror::Error;
@@ -24,7 +24,7 @@ use crate::config::{self, Config};
 use crate::credentials::CredentialsCache;
 use crate::keys;
 use crate::presign::{Presigner, UrlRequest};
-use crate::store::{ObjectStore, S3Store, StoreError};
+use crate::store::{ObjectMeta, ObjectStore, S3Store, StoreError};
 
 /// A transport-neutral HTTP request, as far as the service cares.
 #[derive(Debug, Clone, Default)]
@@ -295,7 +295,7 @@ impl<S: ObjectStore> PresignService<S> {
         let now = self.clock.now();
         let answer = match query.mode {
             TransferMode::Upload => self.presign_upload(&query, key, now).await,
-            TransferMode::Download => self.presign_download(key, now).await,
+            TransferMode::Download => self.presign_download(&query, key, now).await,
         };
         answer.map(Answer::Presign)
     }
@@ -358,7 +358,13 @@ impl<S: ObjectStore> PresignService<S> {
         key: String,
         now: SystemTime,
     ) -> Result<PresignResponse, Failure> {
-        let mut headers = Vec::with_capacity(3);
+        let mut headers = Vec::with_capacity(4);
+        if query.size.is_none() && self.config.require_size {
+            return Err(Failure::new(
+                ErrorCode::InvalidParameter,
+                "This service needs the exact size of every upload: add size=<bytes>.",
+            ));
+        }
         if let Some(size) = query.size {
             if size > MAX_SINGLE_PUT_BYTES {
                 return Err(Failure::new(
@@ -392,47 +398,96 @@ impl<S: ObjectStore> PresignService<S> {
             }
             headers.push(("content-type", content_type.clone()));
         }
-        self.sign(
-            HttpMethod::Put,
-            &self.config.in_bucket,
-            key,
-            &headers,
-            now,
-            None,
-        )
-        .await
+        // Only a client that declares the size gets an upload id: one that does not (the seed's
+        // scripts, `requests.put(url, data=f)`) sends no extra header, and a signed header it
+        // does not send would make S3 refuse its PUT. Its results are matched by name alone.
+        let upload_id = match query.size {
+            Some(_) => {
+                let id = new_upload_id().map_err(Failure::internal)?;
+                headers.push((processing::UPLOAD_ID_HEADER, id.clone()));
+                Some(id)
+            }
+            None => None,
+        };
+        let mut answer = self
+            .sign(
+                HttpMethod::Put,
+                &self.config.in_bucket,
+                key,
+                &headers,
+                now,
+                None,
+            )
+            .await?;
+        answer.upload_id = upload_id;
+        Ok(answer)
     }
 
+    /// A download URL for the result at `key`: any stored result without `uploadId` (as the seed
+    /// did); with it, only the result of that upload (see [`answers_upload`]), and a
+    /// `processing_failed` refusal when the processor marked that upload as failed.
     async fn presign_download(
         &self,
+        query: &PresignRequest,
         key: String,
         now: SystemTime,
     ) -> Result<PresignResponse, Failure> {
-        let meta = match self.store.head_object(&self.config.out_bucket, &key).await {
-            Ok(Some(meta)) => meta,
-            Ok(None) => {
-                return Err(Failure::new(
-                    ErrorCode::NotReady,
-                    "The result is not ready yet; ask again in a few seconds.",
-                ));
-            }
-            Err(StoreError::AccessDenied) => {
-                return Err(Failure::internal(format!(
-                    "configuration error: {}",
-                    StoreError::AccessDenied
-                )));
-            }
-            Err(other) => return Err(Failure::internal(other.to_string())),
+        let uploaded_at = query
+            .uploaded_at
+            .as_deref()
+            .map(|text| {
+                OffsetDateTime::parse(text, &Rfc3339)
+                    .map(SystemTime::from)
+                    .map_err(|_| {
+                        Failure::new(
+                            ErrorCode::InvalidParameter,
+                            "uploadedAt must be a date such as 2026-11-24T12:00:00Z",
+                        )
+                    })
+            })
+            .transpose()?;
+        let out = &self.config.out_bucket;
+        let result = self.head(out, &key).await?;
+        let accepted = match (&query.upload_id, result) {
+            (None, result) => result,
+            (Some(id), result) => result.filter(|meta| answers_upload(meta, id, uploaded_at)),
         };
-        self.sign(
-            HttpMethod::Get,
-            &self.config.out_bucket,
-            key,
-            &[],
-            now,
-            Some(meta),
-        )
-        .await
+        if let Some(meta) = accepted {
+            return self
+                .sign(HttpMethod::Get, out, key, &[], now, Some(meta))
+                .await;
+        }
+        if let Some(id) = &query.upload_id {
+            let marker_key = format!("{}{key}", processing::FAILED_PREFIX);
+            if let Some(marker) = self.head(out, &marker_key).await?
+                && marker.metadata.get(processing::UPLOAD_ID_META) == Some(id)
+            {
+                let reason = marker
+                    .metadata
+                    .get(processing::MESSAGE_META)
+                    .map(|raw| failure_reason(raw))
+                    .filter(|reason| !reason.is_empty())
+                    .unwrap_or_else(|| "The processor could not process this file.".to_owned());
+                return Err(Failure::new(ErrorCode::ProcessingFailed, reason));
+            }
+        }
+        Err(Failure::new(
+            ErrorCode::NotReady,
+            "The result is not ready yet; ask again in a few seconds.",
+        ))
+    }
+
+    /// The metadata of `key` in `bucket`, `None` when there is no such object.
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, Failure> {
+        self.store
+            .head_object(bucket, key)
+            .await
+            .map_err(|error| match error {
+                StoreError::AccessDenied => {
+                    Failure::internal(format!("configuration error: {error}"))
+                }
+                StoreError::Other(_) => Failure::internal(error.to_string()),
+            })
     }
 
     async fn sign(
@@ -442,7 +497,7 @@ impl<S: ObjectStore> PresignService<S> {
         key: String,
         headers: &[(&'static str, String)],
         now: SystemTime,
-        meta: Option<crate::store::ObjectMeta>,
+        meta: Option<ObjectMeta>,
     ) -> Result<PresignResponse, Failure> {
         let credentials = self
             .credentials
@@ -473,11 +528,78 @@ impl<S: ObjectStore> PresignService<S> {
             headers: signed.headers,
             expires_at,
             size: meta.as_ref().map(|m| m.size),
+            upload_id: meta
+                .as_ref()
+                .and_then(|m| m.metadata.get(processing::UPLOAD_ID_META).cloned()),
+            checksum: meta.as_ref().and_then(whole_object_checksum),
             etag: meta.and_then(|m| m.etag),
-            upload_id: None,
-            checksum: None,
         })
     }
+}
+
+/// Whether the stored result `meta` answers the upload `id`. A result that names its upload must
+/// name this one. A result that names none (its processor does not copy the metadata) is taken
+/// only when it was written no earlier than the upload was stored (`uploaded_at`, whole seconds,
+/// from S3's own clock): it then cannot be the result of an upload finished before this one, but
+/// it may still be an older upload's result that its processor finished after this upload
+/// arrived. Without `uploaded_at`, such a result is never taken.
+fn answers_upload(meta: &ObjectMeta, id: &str, uploaded_at: Option<SystemTime>) -> bool {
+    match meta.metadata.get(processing::UPLOAD_ID_META) {
+        Some(theirs) => theirs == id,
+        None => match (meta.last_modified, uploaded_at) {
+            (Some(written), Some(uploaded)) => written >= uploaded,
+            _ => false,
+        },
+    }
+}
+
+/// A checksum of the whole object that S3 vouches for. The ETag is the MD5 of the data only for
+/// a single-part object stored without a KMS or customer-provided key (no encryption or SSE-S3,
+/// `AES256`); otherwise the first full-object checksum S3 reports, if any.
+fn whole_object_checksum(meta: &ObjectMeta) -> Option<Checksum> {
+    let etag_is_md5 = !meta.customer_key
+        && meta.encryption.as_deref().is_none_or(|e| e == "AES256")
+        && meta
+            .etag
+            .as_deref()
+            .is_some_and(|etag| etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit()));
+    if etag_is_md5 {
+        return meta.etag.as_ref().map(|etag| Checksum {
+            algorithm: ChecksumAlgorithm::Md5,
+            value: etag.to_ascii_lowercase(),
+        });
+    }
+    meta.checksums.first().map(|(algorithm, value)| Checksum {
+        algorithm: *algorithm,
+        value: value.clone(),
+    })
+}
+
+/// A failure marker's `ddn-message` as the user may see it: percent-decoded (invalid UTF-8
+/// replaced), control characters removed, surrounding space trimmed, at most
+/// [`processing::MAX_FAILURE_MESSAGE_BYTES`] bytes (cut at a character boundary).
+pub fn failure_reason(raw: &str) -> String {
+    let decoded: String = percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    let mut reason = decoded.trim().to_owned();
+    if reason.len() > processing::MAX_FAILURE_MESSAGE_BYTES {
+        let mut end = processing::MAX_FAILURE_MESSAGE_BYTES;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason
+}
+
+/// A fresh upload id: 128 random bits as 32 lowercase hex digits.
+fn new_upload_id() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for an upload id: {e}"))?;
+    Ok(hex::encode(bytes))
 }
 
 fn unauthorized(reason: AuthError) -> Failure {
@@ -503,7 +625,102 @@ fn is_valid_content_type(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn result(upload_id: Option<&str>, written: u64) -> ObjectMeta {
+        ObjectMeta {
+            last_modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(written)),
+            metadata: upload_id
+                .map(|id| (processing::UPLOAD_ID_META.to_owned(), id.to_owned()))
+                .into_iter()
+                .collect(),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn a_result_answers_only_its_own_upload() {
+        let at = |secs: u64| Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        assert!(answers_upload(&result(Some("b"), 100), "b", at(200)));
+        // Another upload's result, however new, is not this one's.
+        assert!(!answers_upload(&result(Some("a"), 300), "b", at(200)));
+        // Without an id: only a result written no earlier than the upload (same second counts).
+        assert!(answers_upload(&result(None, 200), "b", at(200)));
+        assert!(answers_upload(&result(None, 201), "b", at(200)));
+        assert!(!answers_upload(&result(None, 199), "b", at(200)));
+        assert!(!answers_upload(&result(None, 300), "b", None));
+    }
+
+    #[test]
+    fn the_etag_is_an_md5_only_without_kms_or_customer_keys() {
+        let md5 = "b5175b52497cbf770484662801d5c82a";
+        let meta = |encryption: Option<&str>, customer_key: bool, etag: &str| ObjectMeta {
+            etag: Some(etag.to_owned()),
+            encryption: encryption.map(str::to_owned),
+            customer_key,
+            checksums: vec![(ChecksumAlgorithm::Crc64nvme, "kL3S4u9c3QY=".to_owned())],
+            ..ObjectMeta::default()
+        };
+        for (encryption, customer_key, etag, expected) in [
+            (None, false, md5, ChecksumAlgorithm::Md5),
+            (Some("AES256"), false, md5, ChecksumAlgorithm::Md5),
+            (Some("aws:kms"), false, md5, ChecksumAlgorithm::Crc64nvme),
+            (
+                Some("aws:kms:dsse"),
+                false,
+                md5,
+                ChecksumAlgorithm::Crc64nvme,
+            ),
+            (Some("AES256"), true, md5, ChecksumAlgorithm::Crc64nvme),
+            (
+                None,
+                false,
+                "b5175b52497cbf770484662801d5c82a-3",
+                ChecksumAlgorithm::Crc64nvme,
+            ),
+        ] {
+            let checksum = whole_object_checksum(&meta(encryption, customer_key, etag)).unwrap();
+            assert_eq!(
+                checksum.algorithm, expected,
+                "{encryption:?} {customer_key} {etag}"
+            );
+        }
+        let bare = ObjectMeta {
+            encryption: Some("aws:kms".into()),
+            etag: Some(md5.into()),
+            ..ObjectMeta::default()
+        };
+        assert_eq!(whole_object_checksum(&bare), None);
+    }
+
+    #[test]
+    fn failure_reasons_are_decoded_cleaned_and_bounded() {
+        assert_eq!(
+            failure_reason("Unsupported%20format%3A%20%ED%8C%8C%EC%9D%BC"),
+            "Unsupported format: 파일"
+        );
+        assert_eq!(failure_reason("bad%0D%0Aline%1B[31m"), "badline[31m");
+        assert_eq!(failure_reason("%FF%FEok"), "\u{fffd}\u{fffd}ok");
+        let long = "%ED%95%9C".repeat(400); // 400 × "한" (3 bytes each)
+        let reason = failure_reason(&long);
+        assert!(
+            reason.len() <= 1024 && reason.len() > 1020,
+            "{}",
+            reason.len()
+        );
+        assert!(reason.chars().all(|c| c == '한'));
+    }
+
+    #[test]
+    fn upload_ids_are_random_hex() {
+        let a = new_upload_id().unwrap();
+        let b = new_upload_id().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(processing::is_valid_upload_id(&a));
+    }
 
     #[test]
     fn content_types_are_checked() {

@@ -4,20 +4,34 @@
 //! Architecture invariant: the store answers metadata only (`HeadObject`, `ListObjectsV2`); it
 //! never reads bodies.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::SystemTime;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
+use ddn_api::ChecksumAlgorithm;
 use thiserror::Error;
 
 /// What the service needs to know about a stored object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectMeta {
     /// Size in bytes.
     pub size: u64,
     /// The ETag without quotes, when S3 sent one.
     pub etag: Option<String>,
+    /// When it was written (whole seconds, as S3 reports it).
+    pub last_modified: Option<SystemTime>,
+    /// User metadata: names without `x-amz-meta-`, in lower case.
+    pub metadata: BTreeMap<String, String>,
+    /// Server-side encryption as S3 names it (`AES256`, `aws:kms`, `aws:kms:dsse`), when reported.
+    pub encryption: Option<String>,
+    /// Whether the object is encrypted with a key its writer provided (SSE-C).
+    pub customer_key: bool,
+    /// Checksums of the whole object that S3 reports (base64), in the order S3's headers list
+    /// them. Composite (per-part) checksums are left out: they are not a digest of the data.
+    pub checksums: Vec<(ChecksumAlgorithm, String)>,
 }
 
 /// One object of a listing.
@@ -94,16 +108,55 @@ impl ObjectStore for S3Store {
             .head_object()
             .bucket(bucket)
             .key(key)
+            // Checksums are only reported when asked for. On SSE-KMS objects this needs
+            // kms:Decrypt, which presigned downloads of such objects need anyway.
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Some(ObjectMeta {
-                size: output
-                    .content_length()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0),
-                etag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
-            })),
+            Ok(output) => {
+                let composite = matches!(output.checksum_type(), Some(ChecksumType::Composite));
+                let checksums = [
+                    (ChecksumAlgorithm::Crc64nvme, output.checksum_crc64_nvme()),
+                    (ChecksumAlgorithm::Crc32c, output.checksum_crc32_c()),
+                    (ChecksumAlgorithm::Crc32, output.checksum_crc32()),
+                    (ChecksumAlgorithm::Sha256, output.checksum_sha256()),
+                    (ChecksumAlgorithm::Sha1, output.checksum_sha1()),
+                ]
+                .into_iter()
+                .filter_map(|(algorithm, value)| {
+                    let value = value?;
+                    // CRC-64/NVME is always a full-object checksum; the others are per-part
+                    // checksums of checksums on a composite object (and end in `-N`).
+                    let whole = algorithm == ChecksumAlgorithm::Crc64nvme
+                        || (!composite && !value.contains('-'));
+                    whole.then(|| (algorithm, value.to_owned()))
+                })
+                .collect();
+                Ok(Some(ObjectMeta {
+                    size: output
+                        .content_length()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .unwrap_or(0),
+                    etag: output.e_tag().map(|t| t.trim_matches('"').to_owned()),
+                    last_modified: output
+                        .last_modified()
+                        .and_then(|t| SystemTime::try_from(*t).ok()),
+                    metadata: output
+                        .metadata()
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    encryption: output
+                        .server_side_encryption()
+                        .map(|e| e.as_str().to_owned()),
+                    customer_key: output.sse_customer_algorithm().is_some(),
+                    checksums,
+                }))
+            }
             Err(SdkError::ServiceError(err))
                 if matches!(err.err(), HeadObjectError::NotFound(_)) =>
             {

@@ -36,7 +36,7 @@ async fn every_event_shape_gets_a_presigned_url() {
             "function_url.json",
             HttpMethod::Put,
             "users/alice/scan 01.png",
-            "content-length%3Bcontent-md5%3Bcontent-type%3Bhost",
+            "content-length%3Bcontent-md5%3Bcontent-type%3Bhost%3Bx-amz-meta-ddn-upload-id",
         ),
         (
             "apigw_v2_named_stage.json",
@@ -345,6 +345,7 @@ fn store_with_results(user: &str, names: &[&str]) -> Arc<MemoryStore> {
             ddn_presign::store::ObjectMeta {
                 size: name.len() as u64,
                 etag: None,
+                ..Default::default()
             },
         );
     }
@@ -353,6 +354,7 @@ fn store_with_results(user: &str, names: &[&str]) -> Arc<MemoryStore> {
         ddn_presign::store::ObjectMeta {
             size: 1,
             etag: None,
+            ..Default::default()
         },
     );
     Arc::new(store)

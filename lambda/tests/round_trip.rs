@@ -347,3 +347,99 @@ async fn the_http_adapter_decodes_like_api_gateway() {
     assert_eq!(response.headers()["allow"], "GET");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn the_upload_id_is_stored_by_s3_and_a_result_is_matched_to_it() {
+    let stack = start_stack().await;
+    let body = sample_bytes(4096, 7);
+    let answer = upload(&stack, "alice-token", "tied.bin", &body).await;
+    let id = answer.upload_id.clone().unwrap();
+    let input = stack
+        .s3_client()
+        .head_object()
+        .bucket(stack.in_bucket())
+        .key("users/alice/tied.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        input
+            .metadata()
+            .and_then(|m| m.get(ddn_api::processing::UPLOAD_ID_META)),
+        Some(&id)
+    );
+
+    // The id is signed in: a client that leaves the header out is refused, so an input can
+    // never be stored under an id other than the one the service handed out.
+    let mut bare = reqwest::Client::new()
+        .put(&answer.url)
+        .header("content-length", body.len());
+    for (name, value) in &answer.headers {
+        if name != "content-length" && name != ddn_api::processing::UPLOAD_ID_HEADER {
+            bare = bare.header(name, value);
+        }
+    }
+    let refused = bare.body(body.clone()).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The stand-in processor copies the id onto the result, so it is that upload's.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let result = loop {
+        match presign(
+            &stack,
+            "alice-token",
+            &[("file", "tied.bin"), ("uploadId", &id)],
+        )
+        .await
+        {
+            Ok(result) => break result,
+            Err((status, _)) => assert_eq!(status, StatusCode::NOT_FOUND),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never processed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(result.upload_id.as_deref(), Some(id.as_str()));
+    assert_eq!(get(&result.url).await, (StatusCode::OK, body));
+    // Another upload's id gets "not ready", though a result is stored under the name.
+    let (status, error) = presign(
+        &stack,
+        "alice-token",
+        &[("file", "tied.bin"), ("uploadId", "someotherupload")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (status, error.error.code),
+        (StatusCode::NOT_FOUND, ErrorCode::NotReady)
+    );
+    stack.stop().await;
+}
+
+/// The seed's scripts ask without `size` and `PUT` with `requests.put(url, data=f)`: a body with
+/// its length and no other header. That must keep working, and such an upload gets no id.
+#[tokio::test]
+async fn the_seeds_unsized_upload_and_plain_put_still_work() {
+    let stack = start_stack().await;
+    let body = sample_bytes(10_000, 3);
+    let answer = presign(
+        &stack,
+        "alice-token",
+        &[("mode", "upload"), ("file", "seed.png")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.upload_id, None);
+    assert!(answer.headers.is_empty(), "{:?}", answer.headers);
+    let response = reqwest::Client::new()
+        .put(&answer.url)
+        .header("content-length", body.len())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let result = wait_for_result(&stack, "alice-token", "seed.png").await;
+    assert_eq!(result.upload_id, None);
+    assert_eq!(get(&result.url).await, (StatusCode::OK, body));
+    stack.stop().await;
+}

@@ -75,7 +75,16 @@ pub fn service_with(
     auth: Authenticator,
     store: Arc<MemoryStore>,
 ) -> PresignService<Arc<MemoryStore>> {
-    let config = Config {
+    service_configured(auth, store, |_| {})
+}
+
+/// A service like [`service_with`]'s, with its settings changed by `change` first.
+pub fn service_configured(
+    auth: Authenticator,
+    store: Arc<MemoryStore>,
+    change: impl FnOnce(&mut Config),
+) -> PresignService<Arc<MemoryStore>> {
+    let mut config = Config {
         in_bucket: "ddn-in-bucket".into(),
         out_bucket: "ddn-out-bucket".into(),
         url_ttl: Duration::from_secs(3600),
@@ -84,6 +93,7 @@ pub fn service_with(
         endpoint: None,
         require_size: false,
     };
+    change(&mut config);
     let credentials = Credentials::new("AKIDEXAMPLE", "secret-key", None, None, "test");
     PresignService::new(
         config,
@@ -103,6 +113,9 @@ pub fn tokens() -> Authenticator {
     Authenticator::Tokens(TokenTable::parse(&spec).unwrap())
 }
 
+/// The upload id alice's stored `scan 01.png` result carries.
+pub const ALICE_UPLOAD_ID: &str = "5f0c6e1b9a2d4c3e8f7a6b5c4d3e2f10";
+
 /// A store where alice's `scan 01.png` result exists.
 pub fn store_with_alice_result() -> Arc<MemoryStore> {
     let mut store = MemoryStore::default();
@@ -111,6 +124,12 @@ pub fn store_with_alice_result() -> Arc<MemoryStore> {
         ObjectMeta {
             size: 1_048_576,
             etag: Some("b5175b52497cbf770484662801d5c82a".into()),
+            metadata: [(
+                ddn_api::processing::UPLOAD_ID_META.to_owned(),
+                ALICE_UPLOAD_ID.to_owned(),
+            )]
+            .into(),
+            ..Default::default()
         },
     );
     Arc::new(store)
@@ -131,6 +150,11 @@ pub fn contract_fixture(name: &str) -> Value {
 
 pub async fn invoke(service: &PresignService<Arc<MemoryStore>>, event: Value) -> ProxyResponse {
     service.handle_event(event, "req-1").await
+}
+
+/// The proxy response a transport would send for `response`.
+pub fn to_proxy(response: ddn_presign::ApiResponse) -> ProxyResponse {
+    ProxyResponse::from(response)
 }
 
 pub fn ok_body(response: &ProxyResponse) -> PresignResponse {
