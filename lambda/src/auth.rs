@@ -1,6 +1,9 @@
 //! Who is calling: bearer tokens checked against configured SHA-256 hashes.
 //!
-//! Tokens are never stored, only their hashes (`DDN_TOKENS=alice:HEX,bob:HEX`). A presented token is
+//! Tokens are never stored, only their hashes (`DDN_TOKENS=alice:HEX,bob:HEX`). The deploy scripts
+//! check `DDN_TOKENS` by the same rule as [`TokenTable::parse`] (`check_token_entries` in
+//! `lambda/deploy/lib.sh`; both are tested against `lambda/tests/data/token_entries.json`), so a
+//! value they deploy never stops a cold start. A presented token is
 //! hashed and compared with every configured hash in constant time, without stopping at the first
 //! match, so the answer's timing says nothing about which hash was close. One user may have several
 //! tokens, which is how tokens are rotated: add the new one, hand it out, remove the old one.
@@ -50,12 +53,22 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A mistake in the authentication settings, found at start.
+/// A mistake in the authentication settings, found at start. Entries of `DDN_TOKENS` are named by
+/// their 1-based number, never by their content (which holds a hash). The messages are the deploy
+/// scripts' messages too.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
-    /// An entry of `DDN_TOKENS` is not `user:hex`.
+    /// An entry of `DDN_TOKENS` has whitespace inside it (around it is allowed).
+    #[error(
+        "DDN_TOKENS entry {0} has whitespace inside it: write user:sha256hex entries separated by commas"
+    )]
+    Whitespace(usize),
+    /// An entry of `DDN_TOKENS` has no `:`.
     #[error("DDN_TOKENS entry {0} is not of the form user:sha256hex")]
     BadEntry(usize),
+    /// The user id of an entry of `DDN_TOKENS` cannot be a key prefix.
+    #[error("DDN_TOKENS entry {0} has a user id that is not 1 to 64 of A-Z a-z 0-9 - _")]
+    BadEntryUser(usize),
     /// A user id has characters that cannot be part of a key prefix.
     #[error("user id {0:?} must be 1 to 64 characters from A-Z, a-z, 0-9, '-' and '_'")]
     BadUserId(String),
@@ -63,9 +76,14 @@ pub enum ConfigError {
     #[error("DDN_TOKENS entry {0} has a hash that is not 64 hexadecimal digits (SHA-256)")]
     BadHash(usize),
     /// The same hash appears twice, so one token would belong to two users.
-    #[error("DDN_TOKENS entry {0} repeats the hash of an earlier entry")]
-    DuplicateHash(usize),
-    /// `DDN_TOKENS` is empty while authentication is on.
+    #[error("DDN_TOKENS entry {entry} repeats the hash of entry {earlier}")]
+    DuplicateHash {
+        /// The entry that repeats the hash.
+        entry: usize,
+        /// The first entry with that hash.
+        earlier: usize,
+    },
+    /// `DDN_TOKENS` has no entry while authentication is on.
     #[error(
         "no tokens configured: set DDN_TOKENS=user:sha256hex,... or DDN_AUTH=none for open access"
     )]
@@ -107,27 +125,39 @@ impl fmt::Debug for TokenTable {
 }
 
 impl TokenTable {
-    /// Parses `user:sha256hex,user:sha256hex,...`. Spaces around entries and a trailing comma are
-    /// tolerated; hex digits may be upper or lower case.
+    /// Parses `user:sha256hex,user:sha256hex,...`.
+    ///
+    /// Entries are separated by commas. Each is trimmed of the whitespace around it (ASCII space,
+    /// tab, line feed, carriage return, vertical tab, form feed) and skipped when nothing is left,
+    /// so a trailing comma is fine. What remains must be `user:hash` with no whitespace inside:
+    /// the user id before the first `:` (see [`UserId::new`]), 64 hex digits of either case after
+    /// it. Entries are numbered from 1 without the skipped ones.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the 1-based entry at fault.
+    /// A [`ConfigError`] naming the entry at fault, or [`ConfigError::NoTokens`] when there is none.
     pub fn parse(spec: &str) -> Result<Self, ConfigError> {
         let mut entries: Vec<TokenEntry> = Vec::new();
         for (index, entry) in spec
             .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
+            .map(|entry| entry.trim_matches(is_entry_whitespace))
+            .filter(|entry| !entry.is_empty())
             .enumerate()
         {
             let number = index + 1;
+            // Refused rather than removed: the deploy scripts once removed it, and an entry that
+            // means something else to each side must not be deployable.
+            if entry.contains(is_entry_whitespace) {
+                return Err(ConfigError::Whitespace(number));
+            }
             let (user, hex_hash) = entry.split_once(':').ok_or(ConfigError::BadEntry(number))?;
-            let user = UserId::new(user.trim())?;
+            let user = UserId::new(user).map_err(|_| ConfigError::BadEntryUser(number))?;
             let mut hash = [0u8; 32];
-            hex::decode_to_slice(hex_hash.trim(), &mut hash)
-                .map_err(|_| ConfigError::BadHash(number))?;
-            if entries.iter().any(|e| e.hash == hash) {
-                return Err(ConfigError::DuplicateHash(number));
+            hex::decode_to_slice(hex_hash, &mut hash).map_err(|_| ConfigError::BadHash(number))?;
+            if let Some(earlier) = entries.iter().position(|e| e.hash == hash) {
+                return Err(ConfigError::DuplicateHash {
+                    entry: number,
+                    earlier: earlier + 1,
+                });
             }
             entries.push(TokenEntry { user, hash });
         }
@@ -160,6 +190,12 @@ impl TokenTable {
         }
         bool::from(found).then(|| &self.entries[index as usize].user)
     }
+}
+
+/// The whitespace of the `DDN_TOKENS` rule: ASCII only, the six characters a shell's `[[:space:]]`
+/// means in the C locale, so the deploy scripts can apply the same rule byte for byte.
+fn is_entry_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
 }
 
 /// The SHA-256 of a token as lowercase hex: the form `DDN_TOKENS` stores.
@@ -249,24 +285,71 @@ mod tests {
         assert_eq!(user.as_str(), ANONYMOUS_USER);
     }
 
-    #[test]
-    fn bad_token_settings_are_refused_with_the_entry_number() {
-        let good = token_hash_hex("x");
-        let cases = [
-            (String::new(), ConfigError::NoTokens),
-            (" , ".to_owned(), ConfigError::NoTokens),
-            ("alice".to_owned(), ConfigError::BadEntry(1)),
-            (format!("a:{good},b:abc"), ConfigError::BadHash(2)),
-            (
-                format!("../x:{good}"),
-                ConfigError::BadUserId("../x".into()),
-            ),
-            (format!(":{good}"), ConfigError::BadUserId(String::new())),
-            (format!("a:{good},b:{good}"), ConfigError::DuplicateHash(2)),
-        ];
-        for (spec, expected) in cases {
-            assert_eq!(TokenTable::parse(&spec).unwrap_err(), expected, "{spec}");
+    /// The cases the deploy scripts' check is tested with too (`test_token_rule.py`).
+    const TOKEN_ENTRY_CASES: &str = include_str!("../tests/data/token_entries.json");
+
+    /// What the cases file says of a refusal: the reason's name, the entry and the earlier entry.
+    fn reason_of(error: &ConfigError) -> (&'static str, Option<usize>, Option<usize>) {
+        match *error {
+            ConfigError::NoTokens => ("none", None, None),
+            ConfigError::Whitespace(entry) => ("whitespace", Some(entry), None),
+            ConfigError::BadEntry(entry) => ("form", Some(entry), None),
+            ConfigError::BadEntryUser(entry) => ("user", Some(entry), None),
+            ConfigError::BadHash(entry) => ("hash", Some(entry), None),
+            ConfigError::DuplicateHash { entry, earlier } => {
+                ("duplicate", Some(entry), Some(earlier))
+            }
+            ConfigError::BadUserId(_) => ("a bare user id error", None, None),
         }
+    }
+
+    fn users_of(table: &TokenTable) -> Vec<&str> {
+        table.entries.iter().map(|e| e.user.as_str()).collect()
+    }
+
+    #[test]
+    fn token_settings_follow_the_rule_the_deploy_scripts_share() {
+        let cases: serde_json::Value = serde_json::from_str(TOKEN_ENTRY_CASES).unwrap();
+        let accepted = cases["accepted"].as_array().unwrap();
+        for case in accepted {
+            let (spec, about) = (case["spec"].as_str().unwrap(), &case["about"]);
+            let table = TokenTable::parse(spec).unwrap_or_else(|e| panic!("{about}: {e}"));
+            let users: Vec<&str> = case["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|user| user.as_str().unwrap())
+                .collect();
+            assert_eq!(users_of(&table), users, "{about}");
+            // What the scripts deploy means the same to the function.
+            let deployed = TokenTable::parse(case["deployed"].as_str().unwrap()).unwrap();
+            assert_eq!(users_of(&deployed), users, "{about}: deployed");
+        }
+        let refused = cases["refused"].as_array().unwrap();
+        for case in refused {
+            let (spec, about) = (case["spec"].as_str().unwrap(), &case["about"]);
+            let error = TokenTable::parse(spec)
+                .err()
+                .unwrap_or_else(|| panic!("{about}: accepted"));
+            let (reason, entry, earlier) = reason_of(&error);
+            assert_eq!(reason, case["reason"], "{about}");
+            assert_eq!(entry, case["entry"].as_u64().map(|n| n as usize), "{about}");
+            assert_eq!(
+                earlier,
+                case["earlier"].as_u64().map(|n| n as usize),
+                "{about}"
+            );
+            let message = cases["messages"][reason]
+                .as_str()
+                .unwrap()
+                .replace("{entry}", &entry.unwrap_or_default().to_string())
+                .replace("{earlier}", &earlier.unwrap_or_default().to_string());
+            assert_eq!(error.to_string(), message, "{about}");
+        }
+        assert!(
+            accepted.len() >= 5 && refused.len() >= 20,
+            "the cases file was read"
+        );
     }
 
     #[test]

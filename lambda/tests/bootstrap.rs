@@ -186,3 +186,60 @@ async fn a_missing_bucket_stops_the_start_with_one_clear_error() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn rust_log_trace_never_puts_a_token_in_the_log() {
+    // `lambda_runtime` logs every raw event at trace, and the AWS SDK logs whole signed requests:
+    // whatever RUST_LOG asks, only the function's own lines go below info.
+    let stack = LocalStack::start(LocalStackOptions::default())
+        .await
+        .unwrap();
+    let emulator = RuntimeEmulator::start().await.unwrap();
+    let token = "trace-test-token-7Qm2vX9";
+    let mut command = bootstrap_command(&emulator, &stack);
+    command
+        .env("RUST_LOG", "trace")
+        .env("DDN_AUTH", "token")
+        .env(
+            "DDN_TOKENS",
+            format!("alice:{}", ddn_presign::auth::token_hash_hex(token)),
+        );
+    let child = command.spawn().unwrap();
+
+    let mut event: Value = serde_json::from_str(include_str!("data/apigw_v2_http.json")).unwrap();
+    event["headers"]["authorization"] = json!(format!("Bearer {token}"));
+    // A download asks S3 first (a signed HeadObject), an upload only signs a URL.
+    let mut statuses = Vec::new();
+    for mode in ["download", "upload"] {
+        event["rawQueryString"] = json!(format!("file=scan%2001.png&mode={mode}"));
+        event["queryStringParameters"]["mode"] = json!(mode);
+        let outcome = match emulator.invoke(event.clone(), INVOKE_TIMEOUT).await {
+            Ok(outcome) => outcome,
+            Err(error) => panic!("{error}; function output: {:?}", finish(child)),
+        };
+        statuses.push(body_of(&outcome).0);
+    }
+    assert_eq!(statuses, [404, 200], "the token was accepted both times");
+
+    let (stdout, stderr) = finish(child);
+    for secret in [token, stack.s3_credentials().secret_access_key()] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "the output carries {secret}: {stdout}{stderr}"
+        );
+    }
+    let lines: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let served: Vec<(u64, &str)> = lines
+        .iter()
+        .filter(|l| l["request_id"].is_string())
+        .map(|l| (l["status"].as_u64().unwrap(), l["user"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        served,
+        [(404, "alice"), (200, "alice")],
+        "the service's own lines are still there: {stdout}"
+    );
+}

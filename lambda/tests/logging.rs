@@ -96,3 +96,65 @@ async fn one_json_log_line_per_request_without_secrets() {
         assert!(!text.contains(secret), "the log carries {secret}: {text}");
     }
 }
+
+/// Lines as the function's layer writes them with `RUST_LOG=rust_log`, for one line from each of
+/// these targets and levels: the function's own, and crates that log raw events and requests.
+fn shown_with(rust_log: &str) -> Vec<String> {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::Registry::default().with(
+        ddn_presign::logging::json_layer(Some(rust_log), move || writer.clone()),
+    );
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::trace!(target: "lambda_runtime::layers::api_response", body = "Bearer raw-event-token", "raw JSON event received from Lambda");
+        tracing::debug!(target: "lambda_runtime", "runtime debug");
+        tracing::info!(target: "lambda_runtime", "runtime info");
+        tracing::trace!(target: "lambda_runtime_api_client", "client trace");
+        tracing::trace!(target: "aws_sigv4::http_request::sign", request = "x-amz-security-token: session-token", "signing request");
+        tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "sdk debug");
+        tracing::warn!(target: "aws_smithy_runtime::client::orchestrator", "sdk warn");
+        tracing::trace!(target: "ddn_presign::service", "own trace");
+        tracing::debug!(target: "ddn_presign::service", "own debug");
+        tracing::info!(target: "ddn_presign::service", "own info");
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn rust_log_opens_only_the_functions_own_lines_below_info() {
+    let cases: [(&str, &[&str]); 5] = [
+        ("info", &["runtime info", "sdk warn", "own info"]),
+        (
+            "trace",
+            &[
+                "runtime info",
+                "sdk warn",
+                "own trace",
+                "own debug",
+                "own info",
+            ],
+        ),
+        (
+            "lambda_runtime=trace,lambda_runtime::layers=trace,aws_sigv4=trace,aws_smithy_runtime=trace,ddn_presign=debug",
+            &["runtime info", "sdk warn", "own debug", "own info"],
+        ),
+        ("warn", &["sdk warn"]),
+        (
+            "lambda_runtime=loud",
+            &["runtime info", "sdk warn", "own info"],
+        ),
+    ];
+    for (rust_log, expected) in cases {
+        assert_eq!(shown_with(rust_log), expected, "RUST_LOG={rust_log}");
+    }
+}
