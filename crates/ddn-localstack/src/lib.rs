@@ -3,8 +3,10 @@
 //! - an S3-compatible server (`s3s-fs`, storing objects as files) with the input and output buckets
 //!   and credentials of its own; it checks SigV4 signatures, expiry and Content-MD5 like S3 does;
 //! - the presign API, served over HTTP by the very `PresignService` that runs on AWS Lambda;
-//! - a stand-in processor that copies each new input object to the output bucket under the same key
-//!   after a configurable delay, as the seed's test scripts simulated processing.
+//! - a stand-in processor that follows the processing contract: after a configurable delay it copies
+//!   each new input object, user metadata and all, to the output bucket under the same key, as the
+//!   seed's test scripts simulated processing, or, for names it was told to fail, writes a failure
+//!   marker instead.
 //!
 //! Architecture invariant: every socket binds to a loopback address.
 
@@ -43,7 +45,7 @@ pub const DEFAULT_OUT_BUCKET: &str = "ddn-out-bucket";
 pub const DEFAULT_USER: &str = "dev";
 
 /// How the stack is set up. [`Default`] gives ephemeral ports, a temporary data folder, one
-/// development user with a random token, and a one-second processing delay.
+/// development user with a random token, a one-second processing delay, and no file made to fail.
 #[derive(Debug, Clone)]
 pub struct LocalStackOptions {
     /// Where objects are stored; a temporary folder, removed at the end, when `None`.
@@ -67,6 +69,9 @@ pub struct LocalStackOptions {
     /// The S3 address written into presigned URLs, when clients must reach S3 through something
     /// else (a [`fault_proxy::FaultProxy`]); the S3 server's own address when `None`.
     pub s3_public_url: Option<String>,
+    /// Files the processor fails (a failure marker, no result) instead of copying: those whose
+    /// name matches this pattern. None fail when `None`.
+    pub fail_matching: Option<processor::NamePattern>,
 }
 
 impl Default for LocalStackOptions {
@@ -82,6 +87,7 @@ impl Default for LocalStackOptions {
             in_bucket: DEFAULT_IN_BUCKET.to_owned(),
             out_bucket: DEFAULT_OUT_BUCKET.to_owned(),
             s3_public_url: None,
+            fail_matching: None,
         }
     }
 }
@@ -215,6 +221,7 @@ impl LocalStack {
             out_bucket: options.out_bucket.clone(),
             delay: options.processing_delay,
             poll_interval: options.poll_interval,
+            fail_matching: options.fail_matching.clone(),
         };
         tasks.push(tokio::spawn(processor.run(wait_for(shutdown_rx))));
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use ddn_localstack::processor::NamePattern;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 
 /// Runs an S3-compatible server, the presign API and a stand-in processor on loopback.
@@ -26,6 +27,10 @@ struct Args {
     /// Milliseconds the processor waits before copying an upload to the output bucket.
     #[arg(long, default_value_t = 1000, env = "DDN_LOCAL_PROCESSING_DELAY_MS")]
     processing_delay_ms: u64,
+    /// Fail files whose name (the part after `users/<id>/`) matches this pattern: `*` for any
+    /// characters, `?` for one. They get a failure marker instead of a result.
+    #[arg(long, env = "DDN_LOCAL_FAIL_MATCHING", value_name = "PATTERN")]
+    fail_matching: Option<NamePattern>,
     /// Write the API address and token as JSON to this file once ready (for scripts).
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -51,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
             .map(|t| vec![(ddn_localstack::DEFAULT_USER.to_owned(), t)])
             .unwrap_or_default(),
         processing_delay: Duration::from_millis(args.processing_delay_ms),
+        fail_matching: args.fail_matching.clone(),
         ..LocalStackOptions::default()
     };
     let stack = LocalStack::start(options).await.context(
@@ -68,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
         stack.out_bucket(),
         stack.data_dir().display()
     );
+    if let Some(pattern) = &args.fail_matching {
+        println!("  Fails:   files matching {pattern} (a failure marker instead of a result)");
+    }
     println!();
     println!("Try it:");
     println!(

@@ -1,9 +1,11 @@
 //! The local stack as a user meets it: the `ddn-local` binary starts, tells where it is, serves, and
-//! stops cleanly on Ctrl-C; the processor copies new and re-uploaded objects.
+//! stops cleanly on Ctrl-C; `--fail-matching` and `DDN_LOCAL_FAIL_MATCHING` reach the processor;
+//! the processor copies new and re-uploaded objects.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ddn_localstack::{LocalStack, LocalStackOptions};
@@ -11,33 +13,8 @@ use ddn_localstack::{LocalStack, LocalStackOptions};
 #[test]
 fn ddn_local_prints_its_address_and_token_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
+    let (child, info) = start_ddn_local(dir.path(), &[], &[]);
     let ready = dir.path().join("ready.json");
-    let child = Command::new(env!("CARGO_BIN_EXE_ddn-local"))
-        .args([
-            "--api-port",
-            "0",
-            "--s3-port",
-            "0",
-            "--processing-delay-ms",
-            "50",
-        ])
-        .arg("--ready-file")
-        .arg(&ready)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ready.exists() {
-        assert!(Instant::now() < deadline, "ddn-local never became ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -65,17 +42,14 @@ fn ddn_local_prints_its_address_and_token_and_stops_on_ctrl_c() {
     });
     assert_eq!(status, 200);
 
-    let interrupted = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupted.success());
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "exit: {:?}", output.status);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = interrupt_and_collect_stdout(child);
     assert!(stdout.contains(&format!("API:     {api}")), "{stdout}");
     assert!(stdout.contains(&format!("Token:   {token}")), "{stdout}");
     assert!(stdout.contains("Stopping..."), "{stdout}");
+    assert!(
+        !stdout.contains("Fails:"),
+        "no file is failed unless asked: {stdout}"
+    );
     // The data folder it was given is kept, with both buckets.
     assert!(dir.path().join("data/ddn-in-bucket").is_dir());
     assert!(dir.path().join("data/ddn-out-bucket").is_dir());
@@ -140,4 +114,129 @@ async fn the_processor_copies_new_and_changed_objects_after_the_delay() {
     put(b"second version").await.unwrap();
     wait_for(b"second version").await;
     stack.stop().await;
+}
+
+/// Starts `ddn-local` on free ports with its data in `dir`, and waits for its ready file.
+fn start_ddn_local(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, serde_json::Value) {
+    let ready = dir.join("ready.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_ddn-local"))
+        .args([
+            "--api-port",
+            "0",
+            "--s3-port",
+            "0",
+            "--processing-delay-ms",
+            "50",
+        ])
+        .args(args)
+        .envs(envs.iter().copied())
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "ddn-local never became ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = serde_json::from_str(&std::fs::read_to_string(&ready).unwrap()).unwrap();
+    (child, info)
+}
+
+/// Uploads `body` as `name` through the presign API and a presigned PUT, as a client does.
+async fn upload(info: &serde_json::Value, name: &str, body: &[u8]) {
+    let client = reqwest::Client::new();
+    let answer = client
+        .get(format!(
+            "{}/presign?file={name}&mode=upload&size={}",
+            info["apiUrl"].as_str().unwrap(),
+            body.len()
+        ))
+        .bearer_auth(info["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer: ddn_api::PresignResponse = serde_json::from_str(&answer).unwrap();
+    let mut put = client.put(&answer.url);
+    // The body sets Content-Length; every other signed header goes as given.
+    for (header, value) in answer
+        .headers
+        .iter()
+        .filter(|(h, _)| *h != "content-length")
+    {
+        put = put.header(header, value);
+    }
+    let status = put.body(body.to_vec()).send().await.unwrap().status();
+    assert_eq!(status, 200, "upload of {name}");
+}
+
+/// Waits until the file at `path` exists (s3s-fs keeps each object as a file named by its key).
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn interrupt_and_collect_stdout(child: Child) -> String {
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "exit: {:?}", output.status);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn ddn_local_fail_matching_makes_the_processor_fail_those_files() {
+    for (args, envs) in [
+        (&["--fail-matching", "reject-*"][..], &[][..]),
+        (&[][..], &[("DDN_LOCAL_FAIL_MATCHING", "reject-*")][..]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, info) = start_ddn_local(dir.path(), args, envs);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            upload(&info, "reject-me.txt", b"refused").await;
+            upload(&info, "keep-me.txt", b"kept").await;
+        });
+        let out = dir.path().join("data/ddn-out-bucket");
+        wait_for_file(&out.join("failed/users/dev/reject-me.txt"));
+        wait_for_file(&out.join("users/dev/keep-me.txt"));
+        assert_eq!(
+            std::fs::read(out.join("failed/users/dev/reject-me.txt")).unwrap(),
+            b"",
+            "a failure marker is empty"
+        );
+        assert_eq!(
+            std::fs::read(out.join("users/dev/keep-me.txt")).unwrap(),
+            b"kept"
+        );
+        assert!(
+            !out.join("users/dev/reject-me.txt").exists(),
+            "no result for a failed file"
+        );
+        assert!(!out.join("failed/users/dev/keep-me.txt").exists());
+
+        let stdout = interrupt_and_collect_stdout(child);
+        assert!(
+            stdout.contains("Fails:   files matching reject-*"),
+            "{stdout}"
+        );
+    }
 }
