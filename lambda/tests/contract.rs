@@ -101,9 +101,18 @@ async fn sized_uploads_get_an_id_signed_in_and_the_seed_shape_gets_none() {
     assert_eq!(query_value(&seed.url, "X-Amz-SignedHeaders"), Some("host"));
 }
 
+/// What is stored, what is asked, the status and what the answer says.
+type Case = (
+    &'static str,
+    Vec<(&'static str, ObjectMeta)>,
+    Vec<(&'static str, &'static str)>,
+    u16,
+    &'static str,
+);
+
 #[tokio::test]
 async fn a_result_is_handed_out_only_for_the_upload_it_answers() {
-    let cases: Vec<(&str, Vec<(&str, ObjectMeta)>, Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "its own result",
             vec![(KEY, object(Some("b"), 100, &[]))],

@@ -437,6 +437,11 @@ fn wait_for_result(runtime: &tokio::runtime::Runtime, server: &Server, name: &st
     );
     let engine = ddn_transfer::Engine::new(api, ddn_transfer::EngineOptions::default());
     runtime
-        .block_on(engine.wait_for_result(name, &ddn_transfer::CancellationToken::new(), &|_| {}))
+        .block_on(engine.wait_for_result(
+            name,
+            &ddn_transfer::ResultOf::default(),
+            &ddn_transfer::CancellationToken::new(),
+            &|_| {},
+        ))
         .unwrap();
 }

@@ -3,6 +3,7 @@
 
 mod login;
 mod report;
+mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,13 +12,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use ddn_transfer::{
-    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, Token, TransferQueue,
+    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, ResultOf, Token, TransferQueue,
     http_client,
 };
 use indicatif::HumanBytes;
 use login::{login, logout, saved_token};
 use report::Reporter;
 use serde_json::json;
+use uploads::UploadLog;
 
 /// Send files to the processing service and get the results back.
 #[derive(Debug, Parser)]
@@ -64,7 +66,8 @@ enum TransferCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Download results that are ready; fails at once for one that is not.
+    /// Download results that are ready; fails at once for one that is not. A name uploaded from
+    /// this computer gets the result of its last upload only.
     Download {
         /// The names the files were uploaded under.
         #[arg(required = true)]
@@ -72,8 +75,11 @@ enum TransferCommand {
         /// The folder to save into.
         #[arg(short, long, default_value = ".")]
         output: PathBuf,
+        #[command(flatten)]
+        of: WhichResult,
     },
-    /// Wait for results, then download them.
+    /// Wait for results, then download them. A name uploaded from this computer waits for the
+    /// result of its last upload, never an earlier one.
     Wait {
         /// The names the files were uploaded under.
         #[arg(required = true)]
@@ -84,6 +90,8 @@ enum TransferCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
+        #[command(flatten)]
+        of: WhichResult,
     },
     /// List your results on the server.
     Results,
@@ -96,6 +104,19 @@ enum TransferCommand {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+}
+
+/// Which upload's result `download` and `wait` ask for.
+#[derive(Debug, clap::Args)]
+struct WhichResult {
+    /// The result of this upload (the `uploadId` that `ddn upload --json` printed), for a file
+    /// uploaded elsewhere. Only with one name.
+    #[arg(long, conflicts_with = "any_result")]
+    upload_id: Option<String>,
+    /// Whatever result is stored under the name, even one of an earlier upload (the old
+    /// behaviour).
+    #[arg(long)]
+    any_result: bool,
 }
 
 fn main() -> ExitCode {
@@ -158,21 +179,29 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Engine::new(api.clone(), options)
     };
 
+    let log = UploadLog::for_user();
     match command {
         TransferCommand::Upload { files } => {
-            upload_all(&engine(None), &queue, &reporter, &cancel, &files).await
+            let log = log.as_ref().map(|log| (log, api_url));
+            upload_all(&engine(None), &queue, &reporter, &cancel, &files, log).await
         }
-        TransferCommand::Download { names, output } => {
+        TransferCommand::Download { names, output, of } => {
+            let targets = results_wanted(&names, &of, log.as_ref(), api_url, &reporter)?;
             let engine = engine(None);
-            fetch_all(&engine, &queue, &reporter, &cancel, &names, &output, false).await
+            fetch_all(
+                &engine, &queue, &reporter, &cancel, &targets, &output, false,
+            )
+            .await
         }
         TransferCommand::Wait {
             names,
             output,
             timeout,
+            of,
         } => {
+            let targets = results_wanted(&names, &of, log.as_ref(), api_url, &reporter)?;
             let engine = engine(Some(Duration::from_secs(timeout)));
-            fetch_all(&engine, &queue, &reporter, &cancel, &names, &output, true).await
+            fetch_all(&engine, &queue, &reporter, &cancel, &targets, &output, true).await
         }
         TransferCommand::Results => list_results(&api, &reporter, &cancel).await,
         TransferCommand::Smoke { file, timeout } => {
@@ -208,6 +237,46 @@ fn refuse_shared_names(files: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each name with the upload whose result it must get: the one given with `--upload-id`, else
+/// the last upload of the name from this computer, else (or with `--any-result`) whatever result
+/// is stored, with a note saying so.
+fn results_wanted(
+    names: &[String],
+    which: &WhichResult,
+    log: Option<&UploadLog>,
+    api_url: &str,
+    reporter: &Reporter,
+) -> anyhow::Result<Vec<(String, ResultOf)>> {
+    if let Some(id) = &which.upload_id {
+        if names.len() != 1 {
+            bail!("--upload-id names one upload: give exactly one name with it");
+        }
+        if !ddn_api::processing::is_valid_upload_id(id) {
+            bail!("--upload-id {id:?} is not an upload id (letters, digits, - and _)");
+        }
+        let of = ResultOf {
+            upload_id: Some(id.clone()),
+            uploaded_at: None,
+        };
+        return Ok(vec![(names[0].clone(), of)]);
+    }
+    Ok(names
+        .iter()
+        .map(|name| {
+            let remembered = (!which.any_result)
+                .then(|| log.and_then(|log| log.result_of(api_url, name)))
+                .flatten();
+            if remembered.is_none() && !which.any_result {
+                reporter.note(&format!(
+                    "{name}: no upload of it from this computer is known; taking the result \
+                     stored under that name, whichever upload it came from"
+                ));
+            }
+            (name.clone(), remembered.unwrap_or_default())
+        })
+        .collect())
+}
+
 /// The name a file is uploaded under: its own file name.
 fn upload_name(path: &Path) -> Result<String, String> {
     let name = path
@@ -224,6 +293,7 @@ async fn upload_all(
     reporter: &Reporter,
     cancel: &CancellationToken,
     files: &[PathBuf],
+    log: Option<(&UploadLog, &str)>,
 ) -> anyhow::Result<bool> {
     refuse_shared_names(files)?;
     let jobs = files.iter().map(|path| async move {
@@ -239,8 +309,17 @@ async fn upload_all(
         display.finish();
         match result {
             Ok(uploaded) => {
+                if let Some((log, api_url)) = log
+                    && let Err(error) = log.remember(api_url, &name, &uploaded)
+                {
+                    reporter.note(&format!(
+                        "{name}: could not note the upload for `ddn wait` ({error}); wait with \
+                         --upload-id {}",
+                        uploaded.upload_id.as_deref().unwrap_or("-")
+                    ));
+                }
                 reporter.success(
-                    json!({"type": "uploaded", "name": name, "key": uploaded.key, "size": uploaded.size, "md5Checked": uploaded.md5_checked}),
+                    json!({"type": "uploaded", "name": name, "key": uploaded.key, "size": uploaded.size, "md5Checked": uploaded.md5_checked, "uploadId": uploaded.upload_id, "uploadedAt": uploaded.uploaded_at}),
                     &format!("uploaded {name} ({})", HumanBytes(uploaded.size)),
                 );
                 true
@@ -262,26 +341,26 @@ async fn fetch_all(
     queue: &TransferQueue,
     reporter: &Reporter,
     cancel: &CancellationToken,
-    names: &[String],
+    targets: &[(String, ResultOf)],
     output: &Path,
     wait: bool,
 ) -> anyhow::Result<bool> {
-    let jobs = names.iter().map(|name| async move {
+    let jobs = targets.iter().map(|(name, of)| async move {
         let display = reporter.transfer("download", name);
         let result = if wait {
             queue
-                .run(engine.wait_and_download(name, output, cancel, &display))
+                .run(engine.wait_and_download(name, of, output, cancel, &display))
                 .await
         } else {
             queue
-                .run(engine.download(name, output, cancel, &display))
+                .run(engine.download(name, of, output, cancel, &display))
                 .await
         };
         display.finish();
         match result {
             Ok(downloaded) => {
                 reporter.success(
-                    json!({"type": "downloaded", "name": name, "path": downloaded.path, "size": downloaded.size, "md5Checked": downloaded.md5_checked}),
+                    json!({"type": "downloaded", "name": name, "path": downloaded.path, "size": downloaded.size, "checksum": downloaded.checksum}),
                     &format!(
                         "downloaded {name} ({}) to {}",
                         HumanBytes(downloaded.size),
@@ -373,15 +452,16 @@ async fn smoke(
     let name = upload_name(&source).map_err(anyhow::Error::msg)?;
     let results = scratch.path().join("results");
 
-    let Some((_, upload_ms)) = timed_step(reporter, "upload", &name, async |display| {
+    let Some((uploaded, upload_ms)) = timed_step(reporter, "upload", &name, async |display| {
         engine.upload(&source, &name, cancel, display).await
     })
     .await
     else {
         return Ok(false);
     };
+    let of = uploaded.result_of();
     let Some((_, wait_ms)) = timed_step(reporter, "wait", &name, async |display| {
-        engine.wait_for_result(&name, cancel, display).await
+        engine.wait_for_result(&name, &of, cancel, display).await
     })
     .await
     else {
@@ -389,7 +469,7 @@ async fn smoke(
     };
     let Some((downloaded, download_ms)) =
         timed_step(reporter, "download", &name, async |display| {
-            engine.download(&name, &results, cancel, display).await
+            engine.download(&name, &of, &results, cancel, display).await
         })
         .await
     else {

@@ -71,6 +71,17 @@ impl Reporter {
         }
     }
 
+    /// Tells people something worth knowing that is neither a success nor a failure. Always on
+    /// standard error, so `--json` output stays one record per line.
+    pub fn note(&self, line: &str) {
+        match self {
+            Self::Bars(multi) => {
+                let _ = multi.println(format!("note: {line}"));
+            }
+            Self::Json | Self::Lines => eprintln!("note: {line}"),
+        }
+    }
+
     /// Reports a failure of the item `name`.
     pub fn failure(&self, name: &str, error: &TransferError, hint: Option<&str>) {
         let hint = hint

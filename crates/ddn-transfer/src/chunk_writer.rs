@@ -8,11 +8,11 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use md5::{Digest as _, Md5};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::TransferError;
+use crate::integrity::Hasher;
 
 /// Batches waiting for the writer at most. With batches of about [`BATCH_BYTES`] this bounds the
 /// memory in flight to a few MiB, and back-pressure reaches the socket when the disk is slower
@@ -32,7 +32,7 @@ const EARLY_SYNC_BYTES: usize = 16 * 1024 * 1024;
 /// write error.
 struct Outcome {
     file: std::fs::File,
-    hasher: Md5,
+    hasher: Hasher,
     result: std::io::Result<()>,
 }
 
@@ -48,7 +48,7 @@ impl ChunkWriter {
     /// `buffer_bytes`, and hashing on from `hasher`'s state.
     pub(crate) async fn start(
         file: tokio::fs::File,
-        hasher: Md5,
+        hasher: Hasher,
         buffer_bytes: usize,
         path: PathBuf,
     ) -> Self {
@@ -114,7 +114,7 @@ impl ChunkWriter {
     /// hasher (also after a write error, so the caller can clean up), and the first error.
     pub(crate) async fn finish(
         self,
-    ) -> Result<(tokio::fs::File, Md5, Result<(), TransferError>), TransferError> {
+    ) -> Result<(tokio::fs::File, Hasher, Result<(), TransferError>), TransferError> {
         drop(self.batches);
         let outcome = self.thread.await.map_err(|_| {
             TransferError::io(
@@ -149,7 +149,12 @@ mod tests {
             .await
             .unwrap();
         tokio::io::AsyncWriteExt::flush(&mut file).await.unwrap();
-        let mut hasher = Md5::new();
+        let expected = crate::integrity::Expected::from_answer(Some(&ddn_api::Checksum {
+            algorithm: ddn_api::ChecksumAlgorithm::Md5,
+            value: "0".repeat(32),
+        }))
+        .unwrap();
+        let mut hasher = Hasher::for_expected(Some(&expected));
         hasher.update(b"head:");
 
         let writer = ChunkWriter::start(file, hasher, 7, path.clone()).await;
@@ -164,7 +169,13 @@ mod tests {
         let (_file, hasher, result) = writer.finish().await.unwrap();
         result.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
-        assert_eq!(hasher.finalize(), Md5::digest(&expected));
+        let digest = <md5::Md5 as md5::Digest>::digest(&expected);
+        let whole = crate::integrity::Expected::from_answer(Some(&ddn_api::Checksum {
+            algorithm: ddn_api::ChecksumAlgorithm::Md5,
+            value: hex::encode(digest),
+        }))
+        .unwrap();
+        assert!(hasher.matches(&whole));
     }
 
     #[tokio::test]
@@ -174,7 +185,7 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         // A file opened for reading only: every write fails.
         let file = tokio::fs::File::open(&path).await.unwrap();
-        let writer = ChunkWriter::start(file, Md5::new(), 4, path.clone()).await;
+        let writer = ChunkWriter::start(file, Hasher::default(), 4, path.clone()).await;
         let mut refused = false;
         for _ in 0..(QUEUE_BATCHES * 4) {
             if !writer.send(vec![Bytes::from_static(b"data")]).await {

@@ -3,21 +3,29 @@
 //! Invariants:
 //! - an upload always sends `Content-Length` and every header the presign answer lists, and streams
 //!   the file in large reads, so memory stays flat whatever the file size;
-//! - a download is written to a `.part` file, checked (length, and MD5 where the ETag is one),
-//!   flushed to disk, and only then given its final name, which never replaces an existing file;
+//! - a download is written to a `.part` file, checked (length, and the whole-object checksum the
+//!   service names), flushed to disk, and only then given its final name, which never replaces an
+//!   existing file;
+//! - a result is asked for as the result of one upload ([`ResultOf`]), so a result left by an
+//!   earlier upload of the same name is never taken for it;
 //! - every retry asks the service for a fresh URL, so an expired URL is simply replaced.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
-use ddn_api::{MAX_SINGLE_PUT_BYTES, PresignRequest, PresignResponse, TransferMode};
+use ddn_api::{
+    ChecksumAlgorithm, ErrorCode, MAX_SINGLE_PUT_BYTES, PresignRequest, PresignResponse,
+    TransferMode,
+};
 use futures_util::StreamExt as _;
 use md5::{Digest, Md5};
-use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, IF_MATCH, RANGE};
-use serde::Serialize;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, DATE, IF_MATCH, RANGE};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +33,7 @@ use crate::api::ApiClient;
 use crate::chunk_reader::read_chunks;
 use crate::chunk_writer::{BATCH_BYTES, ChunkWriter};
 use crate::error::{ErrorKind, TransferError};
+use crate::integrity::{Expected, Hasher};
 use crate::names::{child_path, local_file_name, numbered_candidates};
 use crate::progress::{Clock, Progress, ProgressMeter, SystemClock};
 use crate::retry::RetryPolicy;
@@ -124,6 +133,36 @@ pub struct Uploaded {
     pub size: u64,
     /// Whether S3 checked the content's MD5.
     pub md5_checked: bool,
+    /// The id the service gave this upload; `None` from a service without the processing
+    /// contract.
+    pub upload_id: Option<String>,
+    /// When S3 stored it, RFC 3339: S3's own `Date` on its answer to the `PUT`, or this
+    /// computer's clock when S3 sent none.
+    pub uploaded_at: Option<String>,
+}
+
+impl Uploaded {
+    /// What a wait for this upload's result must ask for.
+    pub fn result_of(&self) -> ResultOf {
+        ResultOf {
+            upload_id: self.upload_id.clone(),
+            uploaded_at: self.uploaded_at.clone(),
+        }
+    }
+}
+
+/// Which upload a result must answer. [`ResultOf::default`] accepts whatever result is stored
+/// under the name (the seed's behaviour, for results fetched by name from a list of results).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultOf {
+    /// The upload's id ([`Uploaded::upload_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// When it was stored ([`Uploaded::uploaded_at`]), for results whose processor does not
+    /// copy the upload's id onto them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<String>,
 }
 
 /// A finished download.
@@ -136,8 +175,9 @@ pub struct Downloaded {
     pub path: PathBuf,
     /// Bytes downloaded.
     pub size: u64,
-    /// Whether the content was checked against an MD5 ETag.
-    pub md5_checked: bool,
+    /// The checksum the content was checked against; `None` when the service named none (only
+    /// the length was checked).
+    pub checksum: Option<ChecksumAlgorithm>,
 }
 
 /// The transfer engine: one per process, shared by every transfer.
@@ -199,6 +239,7 @@ impl Engine {
             mode: TransferMode::Upload,
             size: Some(size),
             md5,
+            content_type: Some(content_type_for(name)),
             ..PresignRequest::default()
         };
         let mut meter = ProgressMeter::new(size, self.clock.now());
@@ -206,19 +247,27 @@ impl Engine {
         loop {
             attempt += 1;
             let result = match self.api.presign(&request).await {
-                Ok(answer) => self
-                    .put_file(path, size, &answer, &mut meter, cancel, events)
-                    .await
-                    .map(|()| answer),
+                Ok(answer) => {
+                    let sent_at = SystemTime::now();
+                    self.put_file(path, size, &answer, &mut meter, cancel, events)
+                        .await
+                        .map(|stored_at| (answer, stored_at.unwrap_or(sent_at)))
+                }
                 Err(error) => Err(error),
             };
             match result {
-                Ok(answer) => {
+                Ok((answer, stored_at)) => {
                     events.send(TransferEvent::Progress(meter.finish(self.clock.now())));
                     return Ok(Uploaded {
                         key: answer.key,
                         size,
                         md5_checked,
+                        uploaded_at: answer
+                            .upload_id
+                            .is_some()
+                            .then(|| rfc3339(stored_at))
+                            .flatten(),
+                        upload_id: answer.upload_id,
                     });
                 }
                 Err(error) => self.before_retry(attempt, error, cancel, events).await?,
@@ -226,7 +275,8 @@ impl Engine {
         }
     }
 
-    /// Sends the file once through a presigned `PUT`.
+    /// Sends the file once through a presigned `PUT`; answers S3's `Date` on its acceptance,
+    /// when it sent a readable one.
     async fn put_file(
         &self,
         path: &Path,
@@ -235,7 +285,7 @@ impl Engine {
         meter: &mut ProgressMeter,
         cancel: &CancellationToken,
         events: &dyn EventSink,
-    ) -> Result<(), TransferError> {
+    ) -> Result<Option<SystemTime>, TransferError> {
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|e| TransferError::io("read", path, e))?
@@ -267,11 +317,14 @@ impl Engine {
         let status = response.status().as_u16();
         if status == 200 {
             meter.set(size, self.clock.now());
-            return Ok(());
+            let stored_at = response
+                .headers()
+                .get(DATE)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|text| httpdate::parse_http_date(text).ok());
+            return Ok(stored_at);
         }
-        Err(
-            crate::body::storage_error(status, response, self.options.stall_timeout, cancel).await,
-        )
+        Err(crate::body::storage_error(status, response, self.options.stall_timeout, cancel).await)
     }
 
     /// Drives `request` while reporting progress from `moved`, watching for stalls and for
@@ -349,12 +402,13 @@ impl Engine {
     pub async fn download(
         &self,
         name: &str,
+        of: &ResultOf,
         dir: &Path,
         cancel: &CancellationToken,
         events: &dyn EventSink,
     ) -> Result<Downloaded, TransferError> {
-        let answer = self.presign_download(name, cancel, events).await?;
-        self.download_answer(name, answer, dir, cancel, events)
+        let answer = self.presign_download(name, of, cancel, events).await?;
+        self.download_answer(name, of, answer, dir, cancel, events)
             .await
     }
 
@@ -362,34 +416,40 @@ impl Engine {
     /// waiting limit), then downloads it into `dir`.
     ///
     /// # Errors
-    /// [`TransferError::WaitTimedOut`] when the result does not come in time, and the errors of
-    /// [`Self::download`].
+    /// [`TransferError::WaitTimedOut`] when the result does not come in time,
+    /// [`TransferError::ProcessingFailed`] as soon as the processor gives up on the upload, and
+    /// the errors of [`Self::download`].
     pub async fn wait_and_download(
         &self,
         name: &str,
+        of: &ResultOf,
         dir: &Path,
         cancel: &CancellationToken,
         events: &dyn EventSink,
     ) -> Result<Downloaded, TransferError> {
-        let answer = self.wait_for_result(name, cancel, events).await?;
-        self.download_answer(name, answer, dir, cancel, events)
+        let answer = self.wait_for_result(name, of, cancel, events).await?;
+        self.download_answer(name, of, answer, dir, cancel, events)
             .await
     }
 
-    /// Polls for the result of `name` until it exists, answering its download URL.
+    /// Polls for the result of `name` that answers `of` until it exists, answering its download
+    /// URL. A result of another upload of the same name is not ready, however new.
     ///
     /// # Errors
-    /// [`TransferError::WaitTimedOut`] after the waiting limit; other errors as they come.
+    /// [`TransferError::WaitTimedOut`] after the waiting limit;
+    /// [`TransferError::ProcessingFailed`] at once when the processor marked the upload as
+    /// failed; other errors as they come.
     pub async fn wait_for_result(
         &self,
         name: &str,
+        of: &ResultOf,
         cancel: &CancellationToken,
         events: &dyn EventSink,
     ) -> Result<PresignResponse, TransferError> {
         let started = self.clock.now();
         let mut interval = self.options.wait_initial;
         loop {
-            match self.presign_download(name, cancel, events).await {
+            match self.presign_download(name, of, cancel, events).await {
                 Err(TransferError::NotReady) => {}
                 other => return other,
             }
@@ -403,16 +463,19 @@ impl Engine {
         }
     }
 
-    /// Asks for a download URL, retrying transient failures.
+    /// Asks for a download URL of the result answering `of`, retrying transient failures.
     async fn presign_download(
         &self,
         name: &str,
+        of: &ResultOf,
         cancel: &CancellationToken,
         events: &dyn EventSink,
     ) -> Result<PresignResponse, TransferError> {
         let request = PresignRequest {
             file: name.to_owned(),
             mode: TransferMode::Download,
+            upload_id: of.upload_id.clone(),
+            uploaded_at: of.upload_id.as_ref().and(of.uploaded_at.clone()),
             ..PresignRequest::default()
         };
         let mut attempt = 0;
@@ -424,6 +487,10 @@ impl Engine {
             };
             match result {
                 Ok(answer) => return Ok(answer),
+                Err(TransferError::Refused {
+                    code: ErrorCode::ProcessingFailed,
+                    message,
+                }) => return Err(TransferError::ProcessingFailed(message)),
                 Err(error) => self.before_retry(attempt, error, cancel, events).await?,
             }
         }
@@ -437,6 +504,7 @@ impl Engine {
     pub async fn download_answer(
         &self,
         name: &str,
+        of: &ResultOf,
         answer: PresignResponse,
         dir: &Path,
         cancel: &CancellationToken,
@@ -449,16 +517,16 @@ impl Engine {
             file: Some(file),
         };
         let result = self
-            .fetch_into(name, answer, &mut part, cancel, events)
+            .fetch_into(name, of, answer, &mut part, cancel, events)
             .await;
         match result {
-            Ok((key, size, md5_checked)) => {
+            Ok((key, size, checksum)) => {
                 let path = part.finish(dir, &file_name).await?;
                 Ok(Downloaded {
                     key,
                     path,
                     size,
-                    md5_checked,
+                    checksum,
                 })
             }
             Err(error) => {
@@ -473,15 +541,16 @@ impl Engine {
     async fn fetch_into(
         &self,
         name: &str,
+        of: &ResultOf,
         mut answer: PresignResponse,
         part: &mut PartFile,
         cancel: &CancellationToken,
         events: &dyn EventSink,
-    ) -> Result<(String, u64, bool), TransferError> {
+    ) -> Result<(String, u64, Option<ChecksumAlgorithm>), TransferError> {
         let mut total = answer.size.unwrap_or(0);
-        let mut expected_md5 = answer.etag.as_deref().and_then(md5_etag);
+        let mut expected = Expected::from_answer(answer.checksum.as_ref());
         let mut meter = ProgressMeter::new(total, self.clock.now());
-        let mut hasher = Md5::new();
+        let mut hasher = Hasher::for_expected(expected.as_ref());
         let mut written: u64 = 0;
         let mut attempt = 0;
         loop {
@@ -499,12 +568,12 @@ impl Engine {
                 .await;
             let result = result.and_then(|received| {
                 written = received;
-                check_download(written, total, expected_md5, &hasher)
+                check_download(written, total, expected.as_ref(), &hasher)
             });
             match result {
                 Ok(()) => {
                     events.send(TransferEvent::Progress(meter.finish(self.clock.now())));
-                    return Ok((answer.key, written, expected_md5.is_some()));
+                    return Ok((answer.key, written, expected.map(|e| e.algorithm())));
                 }
                 Err(error) => {
                     if matches!(
@@ -512,21 +581,24 @@ impl Engine {
                         TransferError::Integrity(_) | TransferError::Storage { status: 412, .. }
                     ) {
                         written = 0;
-                        hasher = Md5::new();
+                        hasher = Hasher::for_expected(expected.as_ref());
                         part.truncate().await?;
                     } else {
                         written = part.len().await?;
                     }
                     self.before_retry(attempt, error, cancel, events).await?;
-                    let fresh = self.presign_download(name, cancel, events).await?;
-                    if fresh.etag != answer.etag || fresh.size != answer.size {
+                    let fresh = self.presign_download(name, of, cancel, events).await?;
+                    if fresh.etag != answer.etag
+                        || fresh.size != answer.size
+                        || fresh.checksum != answer.checksum
+                    {
                         // The result was replaced meanwhile: the bytes so far belong to the old
                         // one, so start over on the new one.
+                        expected = Expected::from_answer(fresh.checksum.as_ref());
                         written = 0;
-                        hasher = Md5::new();
+                        hasher = Hasher::for_expected(expected.as_ref());
                         part.truncate().await?;
                         total = fresh.size.unwrap_or(0);
-                        expected_md5 = fresh.etag.as_deref().and_then(md5_etag);
                         meter.restart(total, self.clock.now());
                     }
                     answer = fresh;
@@ -542,7 +614,7 @@ impl Engine {
         answer: &PresignResponse,
         offset: u64,
         part: &mut PartFile,
-        hasher: &mut Md5,
+        hasher: &mut Hasher,
         meter: &mut ProgressMeter,
         cancel: &CancellationToken,
         events: &dyn EventSink,
@@ -567,7 +639,7 @@ impl Engine {
             200 if offset > 0 => {
                 // The server ignored the range: start the file over.
                 part.truncate().await?;
-                *hasher = Md5::new();
+                hasher.reset();
             }
             200 => {}
             206 if content_range_start(&response) == Some(offset) => {}
@@ -784,28 +856,41 @@ async fn sync_dir(dir: &Path) {
 fn check_download(
     written: u64,
     total: u64,
-    expected_md5: Option<[u8; 16]>,
-    hasher: &Md5,
+    expected: Option<&Expected>,
+    hasher: &Hasher,
 ) -> Result<(), TransferError> {
     if written != total {
         return Err(TransferError::Integrity(format!(
             "{written} of {total} bytes arrived"
         )));
     }
-    if let Some(expected) = expected_md5 {
-        let actual: [u8; 16] = hasher.clone().finalize().into();
-        if actual != expected {
-            return Err(TransferError::Integrity("the MD5 checksum differs".into()));
-        }
+    if let Some(expected) = expected
+        && !hasher.matches(expected)
+    {
+        return Err(TransferError::Integrity(format!(
+            "the {} checksum differs",
+            expected.algorithm_name()
+        )));
     }
     Ok(())
 }
 
-/// The MD5 in an ETag, when it is one: 32 hex digits. Multipart ETags (`...-N`) are not.
-fn md5_etag(etag: &str) -> Option<[u8; 16]> {
-    let mut digest = [0u8; 16];
-    hex::decode_to_slice(etag.trim_matches('"'), &mut digest).ok()?;
-    Some(digest)
+/// The media type an upload is signed for, from its name (`application/octet-stream` when the
+/// extension says nothing).
+fn content_type_for(name: &str) -> String {
+    mime_guess::from_path(name)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_owned()
+}
+
+/// `time` as RFC 3339 in UTC, whole seconds (S3's dates have no more).
+fn rfc3339(time: SystemTime) -> Option<String> {
+    let seconds = time.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    OffsetDateTime::from_unix_timestamp(i64::try_from(seconds).ok()?)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
 }
 
 fn content_range_start(response: &reqwest::Response) -> Option<u64> {
@@ -848,30 +933,47 @@ async fn sleep_or_cancel(delay: Duration, cancel: &CancellationToken) -> Result<
 mod tests {
     use super::*;
 
-    #[test]
-    fn only_plain_hex_etags_are_md5() {
-        assert!(md5_etag("b5175b52497cbf770484662801d5c82a").is_some());
-        assert!(md5_etag("\"b5175b52497cbf770484662801d5c82a\"").is_some());
-        assert_eq!(md5_etag("b5175b52497cbf770484662801d5c82a-3"), None);
-        assert_eq!(md5_etag("xyz"), None);
+    fn md5_checksum(data: &[u8]) -> Expected {
+        Expected::from_answer(Some(&ddn_api::Checksum {
+            algorithm: ChecksumAlgorithm::Md5,
+            value: hex::encode(Md5::digest(data)),
+        }))
+        .unwrap()
     }
 
     #[test]
     fn downloads_are_checked_for_length_and_checksum() {
-        let mut hasher = Md5::new();
+        let md5 = md5_checksum(b"hello");
+        let mut hasher = Hasher::for_expected(Some(&md5));
         hasher.update(b"hello");
-        let md5: [u8; 16] = Md5::digest(b"hello").into();
-        assert!(check_download(5, 5, Some(md5), &hasher).is_ok());
+        assert!(check_download(5, 5, Some(&md5), &hasher).is_ok());
         assert!(check_download(5, 5, None, &hasher).is_ok());
-        let short = check_download(4, 5, Some(md5), &hasher).unwrap_err();
+        let short = check_download(4, 5, Some(&md5), &hasher).unwrap_err();
         assert_eq!(
             short.to_string(),
             "The downloaded data is damaged (4 of 5 bytes arrived); it was not saved."
         );
-        let other: [u8; 16] = Md5::digest(b"hellO").into();
-        assert!(matches!(
-            check_download(5, 5, Some(other), &hasher),
-            Err(TransferError::Integrity(_))
-        ));
+        let other = check_download(5, 5, Some(&md5_checksum(b"hellO")), &hasher).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "The downloaded data is damaged (the MD5 checksum differs); it was not saved."
+        );
+    }
+
+    #[test]
+    fn uploads_are_signed_for_the_type_their_name_says() {
+        assert_eq!(content_type_for("scan 01.PNG"), "image/png");
+        assert_eq!(content_type_for("2026/report.pdf"), "application/pdf");
+        assert_eq!(content_type_for("data"), "application/octet-stream");
+        assert_eq!(
+            content_type_for("archive.unknownext"),
+            "application/octet-stream"
+        );
+    }
+
+    #[test]
+    fn upload_times_are_whole_seconds_in_utc() {
+        let time = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_521_600_900);
+        assert_eq!(rfc3339(time).as_deref(), Some("2026-11-24T12:00:00Z"));
     }
 }

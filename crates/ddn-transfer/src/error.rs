@@ -37,6 +37,10 @@ pub enum TransferError {
     /// The processed result does not exist yet.
     #[error("The result is not ready yet.")]
     NotReady,
+    /// The processor gave up on this upload; the text is its reason (control characters
+    /// removed by the service). Uploading the file again is the way forward.
+    #[error("The file could not be processed: {0}")]
+    ProcessingFailed(String),
     /// The result did not appear within the waiting limit.
     #[error("The result did not arrive within {} minutes.", .0.as_secs().div_ceil(60))]
     WaitTimedOut(Duration),
@@ -88,6 +92,8 @@ pub enum ErrorKind {
     Refused,
     /// [`TransferError::NotReady`].
     NotReady,
+    /// [`TransferError::ProcessingFailed`].
+    ProcessingFailed,
     /// [`TransferError::WaitTimedOut`].
     WaitTimedOut,
     /// [`TransferError::Service`].
@@ -114,6 +120,7 @@ impl TransferError {
             Self::Unauthorized => ErrorKind::Unauthorized,
             Self::Refused { .. } => ErrorKind::Refused,
             Self::NotReady => ErrorKind::NotReady,
+            Self::ProcessingFailed(_) => ErrorKind::ProcessingFailed,
             Self::WaitTimedOut(_) => ErrorKind::WaitTimedOut,
             Self::Service(_) => ErrorKind::Service,
             Self::Storage { .. } => ErrorKind::Storage,
@@ -207,6 +214,7 @@ mod tests {
             TransferError::TooLarge,
             TransferError::Cancelled,
             TransferError::NotReady,
+            TransferError::ProcessingFailed("unsupported format".into()),
         ];
         for error in final_ {
             assert!(!error.is_retryable(), "{error:?}");

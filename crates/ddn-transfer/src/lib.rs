@@ -13,13 +13,16 @@ mod chunk_reader;
 mod chunk_writer;
 pub mod engine;
 pub mod error;
+mod integrity;
 pub mod names;
 pub mod progress;
 pub mod queue;
 pub mod retry;
 
 pub use api::{ApiClient, Token, http_client};
-pub use engine::{Downloaded, Engine, EngineOptions, EventSink, TransferEvent, Uploaded};
+pub use engine::{
+    Downloaded, Engine, EngineOptions, EventSink, ResultOf, TransferEvent, Uploaded,
+};
 pub use error::{ErrorKind, TransferError};
 pub use queue::TransferQueue;
 pub use tokio_util::sync::CancellationToken;

@@ -16,7 +16,7 @@ use ddn_localstack::samples::sample_bytes as sample;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_transfer::retry::RetryPolicy;
 use ddn_transfer::{
-    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, Token, TransferEvent,
+    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, ResultOf, Token, TransferEvent,
     http_client,
 };
 
@@ -152,6 +152,7 @@ async fn a_cut_download_resumes_where_it_stopped() {
     let downloaded = engine
         .download(
             "photo.raw",
+            &ResultOf::default(),
             results.path(),
             &CancellationToken::new(),
             &recorder.sink(),
@@ -160,7 +161,7 @@ async fn a_cut_download_resumes_where_it_stopped() {
         .unwrap();
     assert_eq!(recorder.retry_reasons().len(), 1);
     assert!(std::fs::read(&downloaded.path).unwrap() == body);
-    assert!(downloaded.md5_checked);
+    assert_eq!(downloaded.checksum, Some(ddn_api::ChecksumAlgorithm::Md5));
     // Resumed, not restarted: the cumulative count never went back.
     let progress = recorder.progress();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
@@ -185,6 +186,7 @@ async fn a_stall_is_detected_and_retried() {
     let downloaded = engine
         .download(
             "stalled.bin",
+            &ResultOf::default(),
             results.path(),
             &CancellationToken::new(),
             &recorder.sink(),
@@ -210,6 +212,7 @@ async fn a_delayed_connection_still_completes() {
     let downloaded = engine
         .download(
             "slow.bin",
+            &ResultOf::default(),
             results.path(),
             &CancellationToken::new(),
             &recorder.sink(),
@@ -233,6 +236,7 @@ async fn an_expired_url_is_replaced_by_a_fresh_one() {
     let downloaded = engine
         .download(
             "late.bin",
+            &ResultOf::default(),
             results.path(),
             &CancellationToken::new(),
             &recorder.sink(),
@@ -262,6 +266,7 @@ async fn endless_failures_end_in_a_clear_error_and_no_file() {
     let error = engine
         .download(
             "doomed.bin",
+            &ResultOf::default(),
             results.path(),
             &CancellationToken::new(),
             &|_| {},
@@ -304,7 +309,13 @@ async fn cancelling_a_download_leaves_nothing_behind() {
         record(event);
     };
     let error = engine
-        .download("big.bin", results.path(), &cancel, &sink)
+        .download(
+            "big.bin",
+            &ResultOf::default(),
+            results.path(),
+            &cancel,
+            &sink,
+        )
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Cancelled, "{error:?}");
@@ -383,7 +394,13 @@ async fn a_result_replaced_mid_download_is_fetched_anew() {
     };
     let results = tempfile::tempdir().unwrap();
     let downloaded = engine
-        .download("redo.bin", results.path(), &CancellationToken::new(), &sink)
+        .download(
+            "redo.bin",
+            &ResultOf::default(),
+            results.path(),
+            &CancellationToken::new(),
+            &sink,
+        )
         .await
         .unwrap();
     assert!(*replaced.lock().unwrap());

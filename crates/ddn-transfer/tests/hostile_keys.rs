@@ -4,38 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::time::{Duration, SystemTime};
+mod common;
 
-use bytes::Bytes;
+use std::collections::BTreeMap;
+
+use common::{fake_api, presigned_get};
 use ddn_api::{HttpMethod, PresignResponse};
 use ddn_localstack::{LocalStack, LocalStackOptions};
-use ddn_presign::presign::{Presigner, UrlRequest};
-use ddn_transfer::{ApiClient, CancellationToken, Engine, EngineOptions, http_client};
-use http_body_util::Full;
-use hyper::Response;
-use hyper::service::service_fn;
-use tokio::net::TcpListener;
-
-/// Serves `answer` to every request; answers the base address.
-async fn fake_api(answer: &PresignResponse) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let body = Bytes::from(serde_json::to_string(answer).unwrap());
-    tokio::spawn(ddn_presign::http_server::serve_connections(
-        listener,
-        std::future::pending(),
-        move || {
-            let body = body.clone();
-            service_fn(move |_| {
-                let body = body.clone();
-                async move { Ok::<_, Infallible>(Response::new(Full::new(body))) }
-            })
-        },
-    ));
-    format!("http://{address}")
-}
+use ddn_transfer::{ApiClient, CancellationToken, Engine, EngineOptions, ResultOf, http_client};
 
 #[tokio::test]
 async fn hostile_keys_never_leave_the_results_folder() {
@@ -53,20 +29,7 @@ async fn hostile_keys_never_leave_the_results_folder() {
         .send()
         .await
         .unwrap();
-    let url = Presigner::new(ddn_localstack::REGION, Some(stack.s3_url().to_owned()))
-        .presign(
-            stack.s3_credentials(),
-            &UrlRequest {
-                method: HttpMethod::Get,
-                bucket: stack.out_bucket(),
-                key: real_key,
-                signed_headers: &[],
-            },
-            Duration::from_secs(600),
-            SystemTime::now(),
-        )
-        .unwrap()
-        .url;
+    let url = presigned_get(&stack, real_key);
 
     // A folder inside a folder, so that escaping one level would still be visible.
     let outer = tempfile::tempdir().unwrap();
@@ -95,7 +58,13 @@ async fn hostile_keys_never_leave_the_results_folder() {
         let api = ApiClient::new(http_client().unwrap(), &fake_api(&answer).await, None);
         let engine = Engine::new(api, EngineOptions::default());
         let downloaded = engine
-            .download("anything", &results, &CancellationToken::new(), &|_| {})
+            .download(
+                "anything",
+                &ResultOf::default(),
+                &results,
+                &CancellationToken::new(),
+                &|_| {},
+            )
             .await
             .unwrap();
         assert_eq!(downloaded.path, results.join(expected), "{key:?}");

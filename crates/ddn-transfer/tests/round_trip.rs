@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::Recorder;
+use ddn_api::ChecksumAlgorithm;
 use ddn_localstack::samples::write_sample_file;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_transfer::{
-    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, Token, TransferError,
+    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, ResultOf, Token, TransferError,
     TransferEvent, http_client,
 };
 
@@ -104,7 +105,13 @@ async fn files_of_every_size_come_back_identical() {
 
         let recorder = Recorder::default();
         let downloaded = engine
-            .wait_and_download(name, results.path(), &cancel, &recorder.sink())
+            .wait_and_download(
+                name,
+                &uploaded.result_of(),
+                results.path(),
+                &cancel,
+                &recorder.sink(),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -114,7 +121,11 @@ async fn files_of_every_size_come_back_identical() {
         );
         assert_eq!(downloaded.path, results.path().join(name));
         assert_eq!(downloaded.size, len as u64);
-        assert!(downloaded.md5_checked, "single-part ETags are MD5s");
+        assert_eq!(
+            downloaded.checksum,
+            Some(ChecksumAlgorithm::Md5),
+            "single-part ETags of unencrypted objects are MD5s"
+        );
         assert!(std::fs::read(&downloaded.path).unwrap() == std::fs::read(&path).unwrap());
     }
     let leftovers: Vec<_> = std::fs::read_dir(results.path())
@@ -134,19 +145,20 @@ async fn an_existing_file_is_never_overwritten() {
     let results = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
     let path = write_sample(source.path(), "report.pdf", 1000, 1);
-    engine
+    let of = engine
         .upload(&path, "report.pdf", &cancel, &ignore)
         .await
-        .unwrap();
+        .unwrap()
+        .result_of();
     std::fs::write(results.path().join("report.pdf"), b"mine").unwrap();
     std::fs::write(results.path().join("report (1).pdf"), b"mine too").unwrap();
 
     let first = engine
-        .wait_and_download("report.pdf", results.path(), &cancel, &ignore)
+        .wait_and_download("report.pdf", &of, results.path(), &cancel, &ignore)
         .await
         .unwrap();
     let second = engine
-        .download("report.pdf", results.path(), &cancel, &ignore)
+        .download("report.pdf", &of, results.path(), &cancel, &ignore)
         .await
         .unwrap();
     assert_eq!(first.path, results.path().join("report (2).pdf"));
@@ -173,7 +185,13 @@ async fn a_missing_result_fails_at_once_and_waiting_has_a_limit() {
     let cancel = CancellationToken::new();
     let engine = engine(&stack);
     let error = engine
-        .download("nothing.png", results.path(), &cancel, &ignore)
+        .download(
+            "nothing.png",
+            &ResultOf::default(),
+            results.path(),
+            &cancel,
+            &ignore,
+        )
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotReady);
@@ -194,7 +212,13 @@ async fn a_missing_result_fails_at_once_and_waiting_has_a_limit() {
     let recorder = Recorder::default();
     let started = std::time::Instant::now();
     let error = patient
-        .wait_and_download("nothing.png", results.path(), &cancel, &recorder.sink())
+        .wait_and_download(
+            "nothing.png",
+            &ResultOf::default(),
+            results.path(),
+            &cancel,
+            &recorder.sink(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(error, TransferError::WaitTimedOut(_)), "{error:?}");
@@ -297,14 +321,20 @@ async fn many_files_at_once() {
         let cancel = cancel.clone();
         async move { engine.upload(path, name, &cancel, &ignore).await }
     });
-    for result in futures_util::future::join_all(uploads).await {
-        result.unwrap();
-    }
-    let downloads = names.iter().map(|name| {
+    let uploaded: Vec<ResultOf> = futures_util::future::join_all(uploads)
+        .await
+        .into_iter()
+        .map(|result| result.unwrap().result_of())
+        .collect();
+    let downloads = names.iter().zip(&uploaded).map(|(name, of)| {
         let engine = engine.clone();
         let cancel = cancel.clone();
         let dir = results.path().to_owned();
-        async move { engine.wait_and_download(name, &dir, &cancel, &ignore).await }
+        async move {
+            engine
+                .wait_and_download(name, of, &dir, &cancel, &ignore)
+                .await
+        }
     });
     for (result, path) in futures_util::future::join_all(downloads)
         .await
@@ -401,11 +431,17 @@ async fn a_file_of_several_hundred_mebibytes_round_trips() {
         "above the MD5 limit the file is read once, not hashed first"
     );
     let downloaded = engine
-        .wait_and_download("scan-stack.tiff", results.path(), &cancel, &ignore)
+        .wait_and_download(
+            "scan-stack.tiff",
+            &uploaded.result_of(),
+            results.path(),
+            &cancel,
+            &ignore,
+        )
         .await
         .unwrap();
     assert_eq!(downloaded.size, len);
-    assert!(downloaded.md5_checked);
+    assert_eq!(downloaded.checksum, Some(ChecksumAlgorithm::Md5));
     assert_eq!(md5_of(&downloaded.path), md5_of(&path));
     stack.stop().await;
 }
