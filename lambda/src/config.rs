@@ -228,7 +228,11 @@ mod tests {
         };
         assert!(!open(&[]).unwrap().require_size);
         assert!(!open(&[("DDN_REQUIRE_SIZE", "false")]).unwrap().require_size);
-        assert!(open(&[("DDN_REQUIRE_SIZE", " true ")]).unwrap().require_size);
+        assert!(
+            open(&[("DDN_REQUIRE_SIZE", " true ")])
+                .unwrap()
+                .require_size
+        );
         for bad in ["1", "yes", "TRUE"] {
             assert!(
                 matches!(
