@@ -67,25 +67,20 @@ impl AppBackend {
     /// A client for the settings in effect.
     ///
     /// # Errors
-    /// `not_configured` when there is no address or no token.
+    /// `invalid_settings` when the address from `DDN_API_URL` is refused; `not_configured` when
+    /// there is no address or no token.
     pub fn api(&self) -> Result<ApiClient, CommandError> {
         let current = self
             .current
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(problem) = &current.api_url_problem {
+            return Err(problem.clone());
+        }
         match (&current.api_url, &current.token) {
             (url, Some(token)) if !url.is_empty() => Ok(self.client_for(url, Some(token.clone()))),
             _ => Err(CommandError::not_configured()),
         }
-    }
-
-    /// The token in effect, for a connection test that keeps the saved one.
-    pub fn token(&self) -> Option<ddn_transfer::Token> {
-        self.current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .token
-            .clone()
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use ddn_api::{ResultItem, ResultsRequest};
 use ddn_transfer::Token;
+use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_dialog::DialogExt as _;
@@ -15,7 +16,7 @@ use tauri_plugin_opener::OpenerExt as _;
 use crate::backend::AppBackend;
 use crate::error::CommandError;
 use crate::jobs::{Jobs, UiEvent};
-use crate::settings::{SettingsUpdate, SettingsView, check_api_url};
+use crate::settings::{SettingsUpdate, SettingsView, check_api_url, normalize_api_url};
 use crate::{Launch, batching, files};
 
 /// Runs blocking `work` off the async threads.
@@ -50,19 +51,25 @@ pub async fn save_settings(
     .await
 }
 
-/// Checks an address and token against the service (the saved token when `token` is empty).
-/// Answers how many results the first page lists.
+/// Checks an address and token against the service. With `token` empty, the token kept for the
+/// tested address is used (from the keyring, or the environment's when that address is the one
+/// in effect); a token kept for another address is never sent. Answers how many results the
+/// first page lists.
 #[tauri::command]
 pub async fn test_connection(
     backend: State<'_, Arc<AppBackend>>,
     api_url: String,
     token: Option<String>,
 ) -> Result<usize, CommandError> {
-    let api_url = api_url.trim().trim_end_matches('/').to_owned();
+    let api_url = normalize_api_url(&api_url);
     check_api_url(&api_url)?;
     let token = match token.filter(|token| !token.trim().is_empty()) {
         Some(token) => Some(Token::new(token.trim())),
-        None => backend.token(),
+        None => {
+            let backend = Arc::clone(&backend);
+            let tested = api_url.clone();
+            blocking(move || Ok(backend.store().token_for(&tested))).await?
+        }
     };
     let Some(token) = token else {
         return Err(CommandError::new(
@@ -197,15 +204,38 @@ pub async fn choose_results_folder<R: Runtime>(app: AppHandle<R>) -> Option<Path
     picked.await.ok().flatten()
 }
 
-/// The user's results on the server, newest first.
+/// Results asked for at once: a page the page draws without a pause, and few requests for a long
+/// list.
+pub const RESULTS_PAGE: u32 = 200;
+
+/// One page of the user's results, as the page receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultsPageView {
+    /// The results on this page, in the service's order (by name).
+    pub results: Vec<ResultItem>,
+    /// What to ask the next page with; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of the user's results on the server: the first for `cursor` `null`, else the one
+/// after the page that gave `cursor`. The page asks for the next as the user scrolls.
 #[tauri::command]
 pub async fn list_results(
     backend: State<'_, Arc<AppBackend>>,
-) -> Result<Vec<ResultItem>, CommandError> {
-    let mut results = backend.api()?.all_results().await?;
-    // RFC 3339 in UTC sorts as text.
-    results.sort_by(|a, b| b.last_modified.cmp(&a.last_modified));
-    Ok(results)
+    cursor: Option<String>,
+) -> Result<ResultsPageView, CommandError> {
+    let page = backend
+        .api()?
+        .results(&ResultsRequest {
+            cursor,
+            limit: Some(RESULTS_PAGE),
+        })
+        .await?;
+    Ok(ResultsPageView {
+        results: page.results,
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Fetches a result from the server into the results folder, as a row of the list.

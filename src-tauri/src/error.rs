@@ -1,5 +1,7 @@
-//! The one error shape the page receives: `{ kind, message }`. The page words it from `kind` in
-//! the user's language; `message` is the English text, plain and free of URLs and tokens.
+//! The one error shape the page receives: `{ kind, message }`, plus `detail` when there is
+//! something the page must show as it came (the processor's reason for `processing_failed`). The
+//! page words it from `kind` in the user's language; `message` is the English text, plain and free
+//! of URLs and tokens.
 
 use ddn_transfer::{ErrorKind, TransferError};
 use serde::{Deserialize, Serialize};
@@ -14,6 +16,10 @@ pub struct CommandError {
     pub kind: String,
     /// What happened, in plain English.
     pub message: String,
+    /// Words the page shows as they are, inside its own sentence: the processor's reason for a
+    /// `processing_failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl CommandError {
@@ -22,6 +28,7 @@ impl CommandError {
         Self {
             kind: kind.to_owned(),
             message: message.into(),
+            detail: None,
         }
     }
 
@@ -41,9 +48,14 @@ impl CommandError {
 
 impl From<TransferError> for CommandError {
     fn from(error: TransferError) -> Self {
+        let detail = match &error {
+            TransferError::ProcessingFailed(reason) => Some(reason.clone()),
+            _ => None,
+        };
         Self {
             kind: kind_name(error.kind()),
             message: error.to_string(),
+            detail,
         }
     }
 }
@@ -74,6 +86,28 @@ mod tests {
             CommandError::from(TransferError::Unauthorized).kind,
             "unauthorized"
         );
+    }
+
+    #[test]
+    fn a_processing_failure_carries_the_processors_reason_as_it_came() {
+        let error = CommandError::from(TransferError::ProcessingFailed(
+            "스캔이 비어 있습니다 (page 0)".into(),
+        ));
+        assert_eq!(error.kind, "processing_failed");
+        assert_eq!(
+            error.message,
+            "The file could not be processed: 스캔이 비어 있습니다 (page 0)"
+        );
+        assert_eq!(
+            error.detail.as_deref(),
+            Some("스캔이 비어 있습니다 (page 0)")
+        );
+        let json = serde_json::to_value(&error).expect("serializes");
+        assert_eq!(json["detail"], "스캔이 비어 있습니다 (page 0)");
+        // Saved lists from before `detail` existed still load.
+        let old: CommandError =
+            serde_json::from_str(r#"{"kind":"io","message":"x"}"#).expect("old shape");
+        assert_eq!(old.detail, None);
     }
 
     #[test]

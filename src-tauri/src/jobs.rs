@@ -2,17 +2,20 @@
 //! Ready (or Failed / Cancelled), one task per file, with at most a few transfers moving at once.
 //! The list is saved on every change of status, so after a restart unfinished work picks up where
 //! it can: an upload starts again, a file that was already uploaded goes back to waiting for its
-//! result.
+//! result: the result of that upload, which each row remembers ([`ResultOf`]), so an older result
+//! of the same name is never taken for it.
 //!
 //! Nothing here knows Tauri: the page's channel, the notifications and the settings arrive through
 //! [`Backend`] and [`Sink`], so the loop is tested on its own against the local stack.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ddn_transfer::{CancellationToken, Engine, TransferError, TransferEvent, TransferQueue};
+use ddn_transfer::{
+    CancellationToken, Engine, ResultOf, TransferError, TransferEvent, TransferQueue,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CommandError, kind_name};
@@ -59,7 +62,9 @@ pub struct Record {
     pub id: String,
     /// The name the file is sent under (and its result fetched by).
     pub name: String,
-    /// The file to send; `None` for a result fetched from the results view.
+    /// The file to send; `None` for a result fetched from the results view. Kept exactly, even
+    /// when its name is not valid Unicode (see [`saved_path`]).
+    #[serde(default, with = "saved_path")]
     pub source: Option<PathBuf>,
     /// The file's size in bytes (the result's, for a fetched result).
     pub size: u64,
@@ -67,7 +72,13 @@ pub struct Record {
     pub status: Status,
     /// Whether the upload finished, so a retry only waits for the result again.
     pub uploaded: bool,
+    /// Which upload the result must answer: set when the upload finishes, and passed to every
+    /// wait and download, also after a restart. The default (lists saved before it existed, and
+    /// results fetched from the results view) accepts whatever result is stored.
+    #[serde(default)]
+    pub result_of: ResultOf,
     /// Where the result was saved.
+    #[serde(default, with = "saved_path")]
     pub result_path: Option<PathBuf>,
     /// Why it failed.
     pub error: Option<CommandError>,
@@ -221,7 +232,7 @@ pub struct Jobs {
 struct Inner {
     backend: Arc<dyn Backend>,
     queue: TransferQueue,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
     saver: Saver,
 }
 
@@ -270,7 +281,16 @@ impl Jobs {
     /// when the app stopped are put back: uploads to Waiting, downloads to Processing. Call
     /// [`Self::resume`] from inside the async runtime to start them.
     pub fn open(file: PathBuf, backend: Arc<dyn Backend>) -> Self {
-        let mut records = load(&file);
+        let records = load(&file);
+        Self::with_writer(
+            records,
+            backend,
+            Box::new(move |bytes| crate::settings::write_atomically(&file, bytes)),
+        )
+    }
+
+    /// [`Self::open`] for `records` already read, saved through `write`.
+    fn with_writer(mut records: Vec<Record>, backend: Arc<dyn Backend>, write: WriteList) -> Self {
         for record in &mut records {
             record.status = match record.status {
                 Status::Waiting | Status::Uploading if !record.uploaded => Status::Waiting,
@@ -280,16 +300,16 @@ impl Jobs {
                 done => done,
             };
         }
-        let state = State {
+        let state = Arc::new(Mutex::new(State {
             records,
             ..State::default()
-        };
+        }));
         Self {
             inner: Arc::new(Inner {
                 backend,
                 queue: TransferQueue::new(CONCURRENT_TRANSFERS),
-                state: Mutex::new(state),
-                saver: Saver::start(file),
+                saver: Saver::start(Arc::clone(&state), write),
+                state,
             }),
         }
     }
@@ -341,6 +361,7 @@ impl Jobs {
                         Status::Waiting
                     },
                     uploaded: false,
+                    result_of: ResultOf::default(),
                     result_path: None,
                     error,
                 };
@@ -364,6 +385,7 @@ impl Jobs {
                     size: 0,
                     status: Status::Failed,
                     uploaded: false,
+                    result_of: ResultOf::default(),
                     result_path: None,
                     error: Some(CommandError::new("io", skip.reason)),
                 };
@@ -371,7 +393,7 @@ impl Jobs {
                 state.records.push(record);
                 ids.push(id);
             }
-            self.save(&state);
+            self.save();
         }
         for id in started {
             self.spawn(id);
@@ -391,12 +413,14 @@ impl Jobs {
                 size,
                 status: Status::Processing,
                 uploaded: true,
+                // Fetched by name: whatever result is stored is the one wanted.
+                result_of: ResultOf::default(),
                 result_path: None,
                 error: None,
             };
             state.emit(&UiEvent::added(&record));
             state.records.push(record);
-            self.save(&state);
+            self.save();
             id
         };
         self.spawn(id.clone());
@@ -418,13 +442,14 @@ impl Jobs {
             cancel.cancel();
         }
         state.emit(&UiEvent::Cancelled { id: id.to_owned() });
-        self.save(&state);
+        self.save();
         self.end_of_work(&mut state, None);
         Ok(())
     }
 
     /// Puts a failed or cancelled row back in the queue, from where it stopped: a file already
-    /// uploaded only waits for its result again.
+    /// uploaded only waits for its result again, unless its processing failed: then there is no
+    /// result to wait for, and the file is uploaded again.
     ///
     /// # Errors
     /// `not_found` for an unknown row; `duplicate` when another row is sending the same name.
@@ -440,6 +465,14 @@ impl Jobs {
                 return Err(duplicate_name());
             }
             let record = state.record_mut(id).ok_or_else(CommandError::not_found)?;
+            let processing_failed = record
+                .error
+                .as_ref()
+                .is_some_and(|error| error.kind == PROCESSING_FAILED);
+            if processing_failed && record.source.is_some() {
+                record.uploaded = false;
+                record.result_of = ResultOf::default();
+            }
             record.error = None;
             record.status = if record.uploaded {
                 Status::Processing
@@ -451,7 +484,7 @@ impl Jobs {
             if uploaded {
                 state.emit(&UiEvent::Processing { id: id.to_owned() });
             }
-            self.save(&state);
+            self.save();
         }
         self.spawn(id.to_owned());
         Ok(())
@@ -476,7 +509,7 @@ impl Jobs {
         }
         state.records.remove(index);
         state.emit(&UiEvent::Removed { id: id.to_owned() });
-        self.save(&state);
+        self.save();
         Ok(())
     }
 
@@ -501,20 +534,16 @@ impl Jobs {
 
     /// Writes the list now and waits for it (at exit).
     pub fn flush(&self) {
-        let records = self.lock().records.clone();
-        self.inner.saver.save_now(records);
+        self.inner.saver.flush();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic in another holder leaves plain data behind; keep going with it.
-        self.inner
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock_ignoring_poison(&self.inner.state)
     }
 
-    fn save(&self, state: &State) {
-        self.inner.saver.save(state.records.clone());
+    /// Asks for the list to be saved (the saver copies it when it gets to it).
+    fn save(&self) {
+        self.inner.saver.save();
     }
 
     fn spawn(&self, id: String) {
@@ -547,6 +576,7 @@ impl Jobs {
         let engine = self.inner.backend.engine()?;
         let events = |event: TransferEvent| self.forward(id, event);
 
+        let mut result_of = record.result_of.clone();
         if !record.uploaded {
             let source = record.source.clone().ok_or_else(CommandError::not_found)?;
             let uploaded = self
@@ -566,10 +596,12 @@ impl Jobs {
                     engine.upload(&source, &record.name, cancel, &events).await
                 })
                 .await?;
+            result_of = uploaded.result_of();
             let mut state = self.lock();
             if let Some(record) = state.record_mut(id) {
                 record.uploaded = true;
                 record.size = uploaded.size;
+                record.result_of = result_of.clone();
             }
             drop(state);
             self.transition(
@@ -580,7 +612,7 @@ impl Jobs {
         }
 
         let answer = engine
-            .wait_for_result(&record.name, cancel, &events)
+            .wait_for_result(&record.name, &result_of, cancel, &events)
             .await?;
         let dir = self.inner.backend.results_dir();
         let downloaded = self
@@ -601,7 +633,7 @@ impl Jobs {
                     },
                 );
                 engine
-                    .download_answer(&record.name, answer, &dir, cancel, &events)
+                    .download_answer(&record.name, &result_of, answer, &dir, cancel, &events)
                     .await
             })
             .await?;
@@ -665,7 +697,7 @@ impl Jobs {
         }
         record.status = status;
         state.emit(&event);
-        self.save(&state);
+        self.save();
     }
 
     /// Records how a job ended.
@@ -712,7 +744,7 @@ impl Jobs {
             _ => None,
         };
         state.emit(&event);
-        self.save(&state);
+        self.save();
         self.end_of_work(&mut state, ended);
     }
 
@@ -743,6 +775,10 @@ impl Jobs {
     }
 }
 
+/// The kind of a failure the processor reported for the upload (its reason in the error's
+/// `detail`).
+const PROCESSING_FAILED: &str = "processing_failed";
+
 fn duplicate_name() -> CommandError {
     CommandError::new(
         "duplicate",
@@ -765,64 +801,214 @@ fn load(file: &Path) -> Vec<Record> {
     }
 }
 
+/// How the saver puts the list's bytes on disk (atomically into `transfers.json` in the app).
+type WriteList = Box<dyn Fn(&[u8]) -> std::io::Result<()> + Send>;
+
 /// Writes the list on a thread of its own, so a disk that is slow to sync never holds up the
-/// list's lock (and with it the page's progress). Only the newest version waiting is written.
+/// list's lock (and with it the page's progress). A change only marks the list as changed; the
+/// thread takes one copy of the list when it wakes and writes that, so a burst of changes costs one
+/// copy and one write, and at most one save is ever waiting. A list that cannot be serialized is
+/// not written at all: the file on disk keeps the last good list.
 struct Saver {
-    sender: mpsc::Sender<SaveRequest>,
+    shared: Arc<SaverShared>,
 }
 
-enum SaveRequest {
-    Save(Vec<Record>),
-    SaveAndAnswer(Vec<Record>, mpsc::Sender<()>),
+struct SaverShared {
+    progress: Mutex<SaveProgress>,
+    /// The thread waits on it for a change.
+    changed: Condvar,
+    /// [`Saver::flush`] waits on it for a write.
+    written: Condvar,
+}
+
+#[derive(Default)]
+struct SaveProgress {
+    /// Counts the changes asked to be saved.
+    requested: u64,
+    /// The newest `requested` that a finished write covered.
+    written: u64,
+    /// Lists written, for the tests.
+    writes: u64,
+    /// Whether the thread runs (false when it could not start).
+    running: bool,
+    /// Set when the list goes away: the thread writes what is pending, then ends.
+    stop: bool,
 }
 
 impl Saver {
-    fn start(file: PathBuf) -> Self {
-        let (sender, receiver) = mpsc::channel::<SaveRequest>();
+    fn start(state: Arc<Mutex<State>>, write: WriteList) -> Self {
+        let shared = Arc::new(SaverShared {
+            progress: Mutex::new(SaveProgress {
+                running: true,
+                ..SaveProgress::default()
+            }),
+            changed: Condvar::new(),
+            written: Condvar::new(),
+        });
+        let thread_shared = Arc::clone(&shared);
         let spawned = std::thread::Builder::new()
             .name("transfer-list-saver".into())
-            .spawn(move || {
-                while let Ok(mut request) = receiver.recv() {
-                    // Skip to the newest request; answer every waiter once written.
-                    let mut waiters = Vec::new();
-                    loop {
-                        if let SaveRequest::SaveAndAnswer(_, waiter) = &request {
-                            waiters.push(waiter.clone());
-                        }
-                        match receiver.try_recv() {
-                            Ok(next) => request = next,
-                            Err(_) => break,
-                        }
-                    }
-                    let (SaveRequest::Save(records) | SaveRequest::SaveAndAnswer(records, _)) =
-                        request;
-                    let bytes = serde_json::to_vec(&records).unwrap_or_default();
-                    if let Err(error) = crate::settings::write_atomically(&file, &bytes) {
-                        tracing::error!(%error, "could not save the transfer list");
-                    }
-                    for waiter in waiters {
-                        let _ = waiter.send(());
-                    }
-                }
-            });
+            .spawn(move || save_changes(&thread_shared, &state, &write));
         if let Err(error) = spawned {
             tracing::error!(%error, "could not start the list saver; the list will not be kept");
+            lock_ignoring_poison(&shared.progress).running = false;
         }
-        Self { sender }
+        Self { shared }
     }
 
-    fn save(&self, records: Vec<Record>) {
-        let _ = self.sender.send(SaveRequest::Save(records));
+    /// Marks the list as changed; the thread writes it soon.
+    fn save(&self) {
+        lock_ignoring_poison(&self.shared.progress).requested += 1;
+        self.shared.changed.notify_one();
     }
 
-    fn save_now(&self, records: Vec<Record>) {
-        let (done, wait) = mpsc::channel();
-        if self
-            .sender
-            .send(SaveRequest::SaveAndAnswer(records, done))
-            .is_ok()
+    /// Writes the list as it is now and waits until it is on disk.
+    fn flush(&self) {
+        let mut progress = lock_ignoring_poison(&self.shared.progress);
+        progress.requested += 1;
+        let target = progress.requested;
+        self.shared.changed.notify_one();
+        while progress.running && progress.written < target {
+            progress = self
+                .shared
+                .written
+                .wait(progress)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    #[cfg(test)]
+    fn writes(&self) -> u64 {
+        lock_ignoring_poison(&self.shared.progress).writes
+    }
+}
+
+impl Drop for Saver {
+    fn drop(&mut self) {
+        lock_ignoring_poison(&self.shared.progress).stop = true;
+        self.shared.changed.notify_one();
+    }
+}
+
+/// The saver thread: waits for a change, copies the list, writes it; until told to stop.
+fn save_changes(shared: &SaverShared, state: &Mutex<State>, write: &WriteList) {
+    loop {
+        let target = {
+            let mut progress = lock_ignoring_poison(&shared.progress);
+            while progress.requested == progress.written && !progress.stop {
+                progress = shared
+                    .changed
+                    .wait(progress)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if progress.requested == progress.written {
+                break;
+            }
+            progress.requested
+        };
+        // Every change counted in `target` was made before it was counted, under the list's
+        // lock, so this copy holds them all.
+        let records = lock_ignoring_poison(state).records.clone();
+        match serde_json::to_vec(&records) {
+            Ok(bytes) => {
+                if let Err(error) = write(&bytes) {
+                    tracing::error!(%error, "could not save the transfer list");
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "the transfer list could not be serialized; not saved");
+            }
+        }
+        let mut progress = lock_ignoring_poison(&shared.progress);
+        progress.written = target;
+        progress.writes += 1;
+        shared.written.notify_all();
+    }
+    lock_ignoring_poison(&shared.progress).running = false;
+    shared.written.notify_all();
+}
+
+/// A panic in another holder leaves plain data behind; keep going with it.
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Paths in the saved list, kept exactly: as text when they are valid Unicode (as in every list
+/// saved before), else as `{ "bytes": [...] }` (Unix) or `{ "wide": [...] }` (Windows' UTF-16
+/// units), so one file name that is not Unicode can neither make the list unsavable nor be
+/// changed on its way through the file.
+mod saved_path {
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum SavedPath {
+        Text(String),
+        Bytes { bytes: Vec<u8> },
+        Wide { wide: Vec<u16> },
+    }
+
+    pub fn serialize<S: Serializer>(
+        path: &Option<PathBuf>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        path.as_deref().map(to_saved).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<PathBuf>, D::Error> {
+        Ok(Option::<SavedPath>::deserialize(deserializer)?.map(from_saved))
+    }
+
+    fn to_saved(path: &Path) -> SavedPath {
+        if let Some(text) = path.to_str() {
+            return SavedPath::Text(text.to_owned());
+        }
+        #[cfg(unix)]
         {
-            let _ = wait.recv();
+            use std::os::unix::ffi::OsStrExt as _;
+            SavedPath::Bytes {
+                bytes: path.as_os_str().as_bytes().to_vec(),
+            }
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::ffi::OsStrExt as _;
+            SavedPath::Wide {
+                wide: path.as_os_str().encode_wide().collect(),
+            }
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            SavedPath::Text(path.to_string_lossy().into_owned())
+        }
+    }
+
+    fn from_saved(saved: SavedPath) -> PathBuf {
+        match saved {
+            SavedPath::Text(text) => PathBuf::from(text),
+            #[cfg(unix)]
+            SavedPath::Bytes { bytes } => {
+                use std::os::unix::ffi::OsStringExt as _;
+                PathBuf::from(std::ffi::OsString::from_vec(bytes))
+            }
+            #[cfg(windows)]
+            SavedPath::Wide { wide } => {
+                use std::os::windows::ffi::OsStringExt as _;
+                PathBuf::from(std::ffi::OsString::from_wide(&wide))
+            }
+            // A list carried to another kind of system: the nearest readable name.
+            #[cfg(not(unix))]
+            SavedPath::Bytes { bytes } => {
+                PathBuf::from(String::from_utf8_lossy(&bytes).into_owned())
+            }
+            #[cfg(not(windows))]
+            SavedPath::Wide { wide } => PathBuf::from(String::from_utf16_lossy(&wide)),
         }
     }
 }
@@ -859,8 +1045,27 @@ mod tests {
             size: 10,
             status,
             uploaded,
+            result_of: ResultOf::default(),
             result_path: None,
             error: None,
+        }
+    }
+
+    fn unconfigured() -> Arc<Unconfigured> {
+        Arc::new(Unconfigured {
+            notices: Mutex::new(Vec::new()),
+        })
+    }
+
+    async fn until_idle(jobs: &Jobs) {
+        let started = std::time::Instant::now();
+        while jobs
+            .records()
+            .iter()
+            .any(|record| record.status.is_active())
+        {
+            assert!(started.elapsed() < std::time::Duration::from_secs(10));
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
@@ -989,5 +1194,181 @@ mod tests {
             .expect("added");
         assert_eq!(added.status, Status::Failed);
         assert_eq!(added.error.map(|e| e.kind).as_deref(), Some("duplicate"));
+    }
+
+    /// A file name that is not valid Unicode (Linux allows any bytes but `/` and NUL).
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_file_name_that_is_not_unicode_keeps_the_list_whole() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let folder = dir.path().join("drop");
+        std::fs::create_dir(&folder).expect("folder");
+        let odd = folder.join(std::ffi::OsStr::from_bytes(b"caf\xe9.txt"));
+        std::fs::write(&odd, b"latin-1 name").expect("a file with a Latin-1 name");
+        std::fs::write(folder.join("plain.txt"), b"plain").expect("write");
+        let file = dir.path().join("transfers.json");
+        let earlier = vec![record("earlier", Status::Ready, true)];
+        std::fs::write(&file, serde_json::to_vec(&earlier).expect("json")).expect("write");
+
+        let jobs = Jobs::open(file.clone(), unconfigured());
+        let (found, skipped) = crate::files::expand(std::slice::from_ref(&folder));
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        jobs.add_files(found, skipped);
+        until_idle(&jobs).await;
+        jobs.flush();
+
+        let odd_row = jobs
+            .records()
+            .into_iter()
+            .find(|record| record.name == "caf\u{fffd}.txt")
+            .expect("the row of the odd name, shown as well as it can be");
+        assert_eq!(odd_row.status, Status::Failed);
+        assert_eq!(odd_row.source.as_deref(), Some(odd.as_path()));
+        let reopened = Jobs::open(file.clone(), unconfigured());
+        assert_eq!(
+            reopened.records(),
+            jobs.records(),
+            "the whole list came back"
+        );
+        assert_eq!(reopened.records().len(), 3);
+        assert!(
+            !dir.path().join("transfers.json.damaged").exists(),
+            "nothing was set aside"
+        );
+        let reopened_odd = reopened
+            .records()
+            .into_iter()
+            .find(|record| record.id == odd_row.id)
+            .expect("the odd row");
+        assert_eq!(
+            reopened_odd
+                .source
+                .expect("its path")
+                .as_os_str()
+                .as_bytes(),
+            odd.as_os_str().as_bytes(),
+            "the path is kept byte for byte"
+        );
+    }
+
+    #[test]
+    fn lists_saved_before_the_upload_was_remembered_still_load() {
+        let old = r#"[{"id":"t1","name":"a.txt","source":"/data/a.txt","size":3,
+            "status":"processing","uploaded":true,"resultPath":null,
+            "error":{"kind":"io","message":"x"}}]"#;
+        let records: Vec<Record> = serde_json::from_str(old).expect("an old list");
+        assert_eq!(records[0].result_of, ResultOf::default());
+        assert_eq!(records[0].source.as_deref(), Some(Path::new("/data/a.txt")));
+        // And what is saved now reads back the same.
+        let mut now = record("b", Status::Processing, true);
+        now.result_of = ResultOf {
+            upload_id: Some("u-123".into()),
+            uploaded_at: Some("2026-12-01T10:00:00Z".into()),
+        };
+        let json = serde_json::to_string(&vec![now.clone()]).expect("json");
+        assert!(
+            json.contains(r#""source":"/data/b.txt""#),
+            "paths stay text: {json}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Vec<Record>>(&json).expect("read"),
+            [now]
+        );
+    }
+
+    #[test]
+    fn a_burst_of_changes_is_saved_in_few_writes_ending_with_the_last_state() {
+        const CHANGES: usize = 500;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("transfers.json");
+        // The first write is held until the burst is over, as a slow disk would.
+        let (entered, first_write_started) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let hold = Mutex::new(Some((entered, released)));
+        let target = file.clone();
+        let write: WriteList = Box::new(move |bytes| {
+            let first = hold.lock().expect("hold").take();
+            if let Some((entered, released)) = first {
+                let _ = entered.send(());
+                let _ = released.recv();
+            }
+            crate::settings::write_atomically(&target, bytes)
+        });
+        let jobs = Jobs::with_writer(Vec::new(), unconfigured(), write);
+        let skipped = |i: usize| Skipped {
+            path: dir.path().join(format!("missing-{i}.txt")),
+            reason: "It could not be read.".to_owned(),
+        };
+        jobs.add_files(Vec::new(), vec![skipped(0)]);
+        first_write_started
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the first change is being written");
+        for i in 1..CHANGES {
+            jobs.add_files(Vec::new(), vec![skipped(i)]);
+        }
+        release.send(()).expect("release");
+        jobs.flush();
+
+        let writes = jobs.inner.saver.writes();
+        // The first write, at most one for the whole burst, and the flush's.
+        assert!(writes <= 3, "{CHANGES} changes took {writes} writes");
+        let on_disk: Vec<Record> =
+            serde_json::from_slice(&std::fs::read(&file).expect("the list")).expect("json");
+        assert_eq!(on_disk.len(), CHANGES);
+        assert_eq!(on_disk, jobs.records());
+    }
+
+    #[tokio::test]
+    async fn retry_after_a_processing_failure_uploads_the_file_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("transfers.json");
+        let mut failed = record("a", Status::Failed, true);
+        failed.result_of = ResultOf {
+            upload_id: Some("u-1".into()),
+            uploaded_at: None,
+        };
+        failed.error = Some(CommandError::from(TransferError::ProcessingFailed(
+            "unreadable scan".into(),
+        )));
+        let mut cancelled = record("b", Status::Cancelled, true);
+        cancelled.result_of = failed.result_of.clone();
+        std::fs::write(
+            &file,
+            serde_json::to_vec(&[failed, cancelled]).expect("json"),
+        )
+        .expect("write");
+        let jobs = Jobs::open(file, unconfigured());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        jobs.attach(Arc::new(move |event: &UiEvent| {
+            seen.lock().expect("events").push(event.clone());
+        }));
+
+        jobs.retry("a").expect("retried");
+        jobs.retry("b").expect("retried");
+        let rows = jobs.records();
+        // No result will come for the failed upload: the file goes up again.
+        assert_eq!(
+            (rows[0].status, rows[0].uploaded, &rows[0].result_of),
+            (Status::Waiting, false, &ResultOf::default())
+        );
+        // A row cancelled while waiting only waits again, for the same upload.
+        assert_eq!(
+            (
+                rows[1].status,
+                rows[1].uploaded,
+                rows[1].result_of.upload_id.as_deref()
+            ),
+            (Status::Processing, true, Some("u-1"))
+        );
+        assert!(
+            !events
+                .lock()
+                .expect("events")
+                .contains(&UiEvent::Processing { id: "a".into() }),
+            "the page is not told the failed row is processing"
+        );
+        until_idle(&jobs).await;
     }
 }

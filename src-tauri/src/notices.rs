@@ -28,15 +28,37 @@ pub fn words(notice: &Notice, language: &str) -> (String, String) {
         (0, 1, Some(name)) if korean => format!("{name}: 전송에 실패했습니다."),
         (0, 1, Some(name)) => format!("{name} could not be transferred."),
         (ready, 0, _) if korean => format!("결과 {ready}개가 준비되었습니다."),
-        (ready, 0, _) => format!("{ready} results are ready."),
+        (ready, 0, _) => format!("{} ready.", results_are(ready)),
         (0, failed, _) if korean => format!("전송 {failed}개가 실패했습니다."),
-        (0, failed, _) => format!("{failed} transfers failed."),
+        (0, failed, _) => format!("{} failed.", transfers(failed)),
         (ready, failed, _) if korean => {
             format!("결과 {ready}개가 준비되었고 {failed}개가 실패했습니다.")
         }
-        (ready, failed, _) => format!("{ready} results are ready; {failed} transfers failed."),
+        (ready, failed, _) => format!(
+            "{} ready; {} failed.",
+            results_are(ready),
+            transfers(failed)
+        ),
     };
     (title, body)
+}
+
+/// "1 result is" / "2 results are": English counts follow the number (Korean has no plural).
+fn results_are(count: usize) -> String {
+    if count == 1 {
+        "1 result is".to_owned()
+    } else {
+        format!("{count} results are")
+    }
+}
+
+/// "1 transfer" / "2 transfers".
+fn transfers(count: usize) -> String {
+    if count == 1 {
+        "1 transfer".to_owned()
+    } else {
+        format!("{count} transfers")
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +91,21 @@ mod tests {
                 "a.txt: 전송에 실패했습니다.".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn english_counts_follow_the_number() {
+        assert_eq!(
+            words(&notice(1, 1, None), "en").1,
+            "1 result is ready; 1 transfer failed."
+        );
+        assert_eq!(
+            words(&notice(2, 1, None), "en").1,
+            "2 results are ready; 1 transfer failed."
+        );
+        assert_eq!(words(&notice(1, 0, None), "en").1, "1 result is ready.");
+        assert_eq!(words(&notice(0, 1, None), "en").1, "1 transfer failed.");
+        assert_eq!(words(&notice(0, 2, None), "en").1, "2 transfers failed.");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The user's settings: the service address, the results folder and the language in a JSON file in
 //! the app's config folder; the access token only in the OS keyring. `DDN_API_URL`,
 //! `DDN_API_TOKEN` and `DDN_RESULTS_DIR`, when set, win over the saved values for this run (the
-//! run command and the tests use them) and are never written back.
+//! run command and the tests use them) and are never written back. The address from
+//! `DDN_API_URL` obeys the same rule as a typed one (`https://`, or `http://` on this computer
+//! only): a refused one is not used, and the settings say why.
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +69,8 @@ pub struct SettingsView {
     pub api_url_from_environment: bool,
     /// Whether the token comes from `DDN_API_TOKEN`.
     pub token_from_environment: bool,
+    /// Why the address from `DDN_API_URL` is not used, when it is refused.
+    pub api_url_problem: Option<CommandError>,
     /// Whether the app has what it needs to send files.
     pub configured: bool,
 }
@@ -94,6 +98,9 @@ pub struct Effective {
     pub token: Option<Token>,
     /// The results folder.
     pub results_dir: PathBuf,
+    /// Why the address in effect may not be used (an unsafe `DDN_API_URL`); nothing is sent
+    /// while there is one.
+    pub api_url_problem: Option<CommandError>,
 }
 
 /// Reads and writes the settings.
@@ -153,11 +160,24 @@ impl SettingsStore {
         let api_url = self
             .overrides
             .api_url
-            .clone()
-            .unwrap_or_else(|| saved.api_url.clone());
-        let token = match &self.overrides.token {
-            Some(token) => Some(Token::new(token.clone())),
-            None => self.keyring_token(&api_url),
+            .as_deref()
+            .map_or_else(|| saved.api_url.clone(), normalize_api_url);
+        let api_url_problem = self
+            .overrides
+            .api_url
+            .as_ref()
+            .and_then(|_| check_api_url(&api_url).err())
+            .map(|error| {
+                CommandError::new(
+                    "invalid_settings",
+                    format!("The address in DDN_API_URL is not used. {}", error.message),
+                )
+            });
+        // No token is looked up for a refused address, so none can be sent to it.
+        let token = match (&api_url_problem, &self.overrides.token) {
+            (Some(_), _) => None,
+            (None, Some(token)) => Some(Token::new(token.clone())),
+            (None, None) => self.keyring_token(&api_url),
         };
         let results_dir = self
             .overrides
@@ -169,6 +189,24 @@ impl SettingsStore {
             api_url,
             token,
             results_dir,
+            api_url_problem,
+        }
+    }
+
+    /// The token kept for `api_url` (blocking: reads the keyring): the environment's when
+    /// `api_url` is the address in effect, else the keyring's entry for exactly that address.
+    /// A token is never lent to another address than its own.
+    pub fn token_for(&self, api_url: &str) -> Option<Token> {
+        let saved = self.saved();
+        let in_effect = self
+            .overrides
+            .api_url
+            .as_deref()
+            .unwrap_or(&saved.api_url)
+            .trim_end_matches('/');
+        match &self.overrides.token {
+            Some(token) if in_effect == api_url => Some(Token::new(token.clone())),
+            _ => self.keyring_token(api_url),
         }
     }
 
@@ -193,7 +231,10 @@ impl SettingsStore {
         let saved = self.saved();
         let effective = self.effective_from(&saved);
         let view = SettingsView {
-            configured: !effective.api_url.is_empty() && effective.token.is_some(),
+            configured: !effective.api_url.is_empty()
+                && effective.token.is_some()
+                && effective.api_url_problem.is_none(),
+            api_url_problem: effective.api_url_problem.clone(),
             has_token: effective.token.is_some(),
             api_url: effective.api_url.clone(),
             results_dir: effective.results_dir.clone(),
@@ -210,7 +251,7 @@ impl SettingsStore {
     /// `invalid_settings` for an unusable address, language or folder; `keyring` when the token
     /// cannot be stored; `io` when the file cannot be written.
     pub fn save(&self, update: SettingsUpdate) -> Result<(), CommandError> {
-        let api_url = update.api_url.trim().trim_end_matches('/').to_owned();
+        let api_url = normalize_api_url(&update.api_url);
         if !api_url.is_empty() {
             check_api_url(&api_url)?;
         }
@@ -267,8 +308,13 @@ impl SettingsStore {
     }
 }
 
+/// An address as typed, without surrounding spaces or a trailing `/`.
+pub fn normalize_api_url(api_url: &str) -> String {
+    api_url.trim().trim_end_matches('/').to_owned()
+}
+
 /// Accepts `https://` addresses, and `http://` only on this computer (the local stack): a token
-/// must never cross a network in clear.
+/// must never cross a network in clear. Typed addresses and `DDN_API_URL` both go through it.
 ///
 /// # Errors
 /// `invalid_settings` with the reason.
@@ -282,7 +328,13 @@ pub fn check_api_url(api_url: &str) -> Result<(), CommandError> {
     match url.scheme() {
         "https" => {}
         "http" if local => {}
-        "http" => return Err(invalid("The service address must start with https://.")),
+        "http" => {
+            return Err(invalid(
+                "The service address must start with https://. Plain http:// is only for this \
+                 computer (localhost, 127.0.0.1 or [::1]), so the access token is never sent \
+                 unencrypted.",
+            ));
+        }
         _ => {
             return Err(invalid(
                 "The service address is not a web address (https://...).",

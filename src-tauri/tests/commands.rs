@@ -1,10 +1,11 @@
 //! The commands through Tauri's IPC on the mock runtime (no window), against the local stack:
-//! the settings round trip, error kinds, start, cancel and retry.
+//! the settings round trip, error kinds, start, cancel and retry, results tied to their upload,
+//! processing failures, the results list page by page, and what Test connection sends where.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ddn_desktop::jobs::{Jobs, Status};
+use ddn_desktop::jobs::{Jobs, Record, Status};
 use ddn_desktop::settings::Overrides;
 use ddn_desktop::{AppPaths, manage_state, with_commands};
 use ddn_localstack::{LocalStack, LocalStackOptions};
@@ -27,7 +28,11 @@ struct Harness {
 
 impl Harness {
     fn new(overrides: Overrides) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::reopen(tempfile::tempdir().expect("temp dir"), overrides)
+    }
+
+    /// An app on the folders in `dir` (those of an earlier app, after a restart).
+    fn reopen(dir: tempfile::TempDir, overrides: Overrides) -> Self {
         let app = with_commands(mock_builder())
             .build(mock_context(noop_assets()))
             .expect("the mock app builds");
@@ -46,7 +51,7 @@ impl Harness {
             Instant::now(),
             &paths,
             overrides,
-            // Never reached in these tests (the token comes from the environment's override or
+            // Holds no token in these tests (the token comes from the environment's override or
             // is absent); its own service name keeps it apart from a real one regardless.
             TokenStore::new("DDN Transfer command tests"),
             Box::new(|_| {}),
@@ -81,6 +86,22 @@ impl Harness {
         .map(|body| body.deserialize::<Value>().expect("JSON"))
     }
 
+    fn record(&self, id: &str) -> Record {
+        self.jobs
+            .records()
+            .into_iter()
+            .find(|record| record.id == id)
+            .expect("the row")
+    }
+
+    /// Starts sending `path` and answers its row's id.
+    fn send(&self, path: &Path) -> String {
+        let ids = self
+            .invoke("start_uploads", json!({ "paths": [path] }))
+            .expect("started");
+        ids[0].as_str().expect("an id").to_owned()
+    }
+
     fn wait_status(&self, id: &str, status: Status) {
         let started = Instant::now();
         loop {
@@ -93,6 +114,13 @@ impl Harness {
             if record.status == status {
                 return;
             }
+            // A row that finished otherwise will not change by itself.
+            assert!(
+                record.status.is_active(),
+                "{id} turned {:?} (error {:?}), expected {status:?}",
+                record.status,
+                record.error
+            );
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "{id} stayed {:?} (error {:?}), expected {status:?}",
@@ -105,12 +133,16 @@ impl Harness {
 }
 
 fn stack(processing_delay: Duration) -> (tokio::runtime::Runtime, LocalStack) {
+    stack_with(LocalStackOptions {
+        processing_delay,
+        ..LocalStackOptions::default()
+    })
+}
+
+fn stack_with(options: LocalStackOptions) -> (tokio::runtime::Runtime, LocalStack) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let stack = runtime
-        .block_on(LocalStack::start(LocalStackOptions {
-            processing_delay,
-            ..LocalStackOptions::default()
-        }))
+        .block_on(LocalStack::start(options))
         .expect("local stack");
     (runtime, stack)
 }
@@ -163,9 +195,11 @@ fn refusals_carry_a_kind_and_a_plain_message() {
         )
         .expect_err("plain http to another machine is refused");
     assert_eq!(kind(&error), "invalid_settings");
-    assert_eq!(
-        error["message"],
-        json!("The service address must start with https://.")
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("The service address must start with https://.")),
+        "{error}"
     );
 
     let error = harness
@@ -260,4 +294,265 @@ fn a_started_upload_comes_back_and_a_cancelled_one_can_be_retried() {
         Path::new(&results.path().join("sample.bin")).exists(),
         "the result stays"
     );
+}
+
+/// Every request a server on this computer received, as text, answered `401` (a stand-in for a
+/// service at another address than the one in effect).
+struct Recorder {
+    url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn start() -> Self {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().map_while(Result::ok) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                seen.lock()
+                    .expect("requests")
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let _ = stream.write_all(
+                    b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Self { url, requests }
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().expect("requests").clone()
+    }
+}
+
+#[test]
+fn test_connection_never_lends_a_token_to_another_address() {
+    const SECRET: &str = "token-for-the-address-in-effect";
+    let (_runtime, stack) = stack(Duration::from_millis(200));
+    let harness = Harness::new(Overrides {
+        api_url: Some(stack.api_url().to_owned()),
+        token: Some(SECRET.to_owned()),
+        results_dir: None,
+    });
+    // The form shows another address, and its token field is empty.
+    let elsewhere = Recorder::start();
+    let error = harness
+        .invoke(
+            "test_connection",
+            json!({ "apiUrl": elsewhere.url, "token": null }),
+        )
+        .expect_err("no token is kept for that address");
+    assert_eq!(kind(&error), "invalid_settings", "{error}");
+    let sent = elsewhere.requests();
+    assert!(
+        sent.iter().all(|request| !request.contains(SECRET)),
+        "the token in effect went to another address: {sent:?}"
+    );
+    assert!(sent.is_empty(), "nothing is sent without a token: {sent:?}");
+
+    // The address in effect is tested with its own token, from the environment here.
+    let harness = Harness::new(configured(&stack, None));
+    let listed = harness
+        .invoke(
+            "test_connection",
+            json!({ "apiUrl": format!("{}/", stack.api_url()), "token": null }),
+        )
+        .expect("the token in effect is the one for this address");
+    assert_eq!(listed, json!(0));
+}
+
+#[test]
+fn an_unsafe_address_from_the_environment_is_refused_with_its_reason() {
+    let harness = Harness::new(Overrides {
+        api_url: Some("http://ddn.example.com".to_owned()),
+        token: Some("a-token-that-must-not-travel-in-clear".to_owned()),
+        results_dir: None,
+    });
+    let settings = harness.invoke("load_settings", json!({})).expect("loads");
+    assert_eq!(settings["configured"], json!(false), "{settings}");
+    assert_eq!(settings["hasToken"], json!(false), "{settings}");
+    assert_eq!(
+        kind(&settings["apiUrlProblem"]),
+        "invalid_settings",
+        "{settings}"
+    );
+    let reason = settings["apiUrlProblem"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("DDN_API_URL") && reason.contains("https://"),
+        "{reason}"
+    );
+    let file = harness.dir.path().join("a.txt");
+    std::fs::write(&file, b"a").expect("write");
+    for (command, args) in [
+        ("start_uploads", json!({ "paths": [file] })),
+        ("list_results", json!({ "cursor": null })),
+    ] {
+        let error = harness.invoke(command, args).expect_err(command);
+        assert_eq!(kind(&error), "invalid_settings", "{command}: {error}");
+        assert_eq!(error["message"].as_str(), Some(reason), "{command}");
+    }
+    assert!(harness.jobs.records().is_empty(), "nothing was added");
+
+    // Plain http:// to this computer is the local stack, and stays allowed.
+    for local in [
+        "http://localhost:1",
+        "http://127.0.0.2:1",
+        "http://[::1]:1/",
+    ] {
+        let harness = Harness::new(Overrides {
+            api_url: Some(local.to_owned()),
+            token: Some("t".to_owned()),
+            results_dir: None,
+        });
+        let settings = harness.invoke("load_settings", json!({})).expect("loads");
+        assert_eq!(settings["configured"], json!(true), "{local}: {settings}");
+        assert_eq!(settings["apiUrlProblem"], Value::Null, "{local}");
+    }
+}
+
+#[test]
+fn a_changed_file_sent_again_gets_its_own_result_not_the_old_one() {
+    let (_runtime, stack) = stack(Duration::from_secs(2));
+    let results = tempfile::tempdir().expect("results");
+    let harness = Harness::new(configured(&stack, Some(results.path().to_path_buf())));
+    let scan = harness.dir.path().join("scan.png");
+    let version_a = vec![b'A'; 70_000];
+    let version_b = vec![b'B'; 50_000];
+
+    std::fs::write(&scan, &version_a).expect("write A");
+    let first = harness.send(&scan);
+    harness.wait_status(&first, Status::Ready);
+    let first_result = harness.record(&first).result_path.expect("a result");
+    assert_eq!(std::fs::read(&first_result).expect("A's result"), version_a);
+
+    // The same name again, with new content: A's result is still on the server under it.
+    std::fs::write(&scan, &version_b).expect("write B");
+    let second = harness.send(&scan);
+    // It waits for its own result (the stand-in processor takes 2 s), not A's.
+    harness.wait_status(&second, Status::Processing);
+    let upload_b = harness.record(&second).result_of;
+    assert!(
+        upload_b.upload_id.is_some(),
+        "the service gave the upload an id: {upload_b:?}"
+    );
+    assert_ne!(upload_b, harness.record(&first).result_of);
+    harness.wait_status(&second, Status::Ready);
+    let second_result = harness.record(&second).result_path.expect("a result");
+    assert_ne!(second_result, first_result, "A's result is left alone");
+    assert_eq!(
+        std::fs::read(&second_result).expect("B's result"),
+        version_b,
+        "the second row turned ready with the result of its own upload"
+    );
+    assert_eq!(std::fs::read(&first_result).expect("A's result"), version_a);
+}
+
+#[test]
+fn a_restarted_app_waits_for_the_result_of_the_upload_it_made() {
+    let (runtime, stack) = stack(Duration::from_secs(2));
+    let results = tempfile::tempdir().expect("results");
+    let harness = Harness::new(configured(&stack, Some(results.path().to_path_buf())));
+    let scan = harness.dir.path().join("scan.png");
+    std::fs::write(&scan, vec![b'A'; 10_000]).expect("write A");
+    let first = harness.send(&scan);
+    harness.wait_status(&first, Status::Ready);
+
+    // B is uploaded; the app stops before its result exists, and the saved row says which
+    // upload it waits for.
+    std::fs::write(&scan, vec![b'B'; 20_000]).expect("write B");
+    let second = harness.send(&scan);
+    harness.wait_status(&second, Status::Processing);
+    let waiting_for = harness.record(&second).result_of;
+    harness.jobs.flush();
+    let saved: Vec<Record> = serde_json::from_slice(
+        &std::fs::read(harness.dir.path().join("data/transfers.json")).expect("the list"),
+    )
+    .expect("a list");
+    let saved_row = saved.iter().find(|r| r.id == second).expect("saved row");
+    assert_eq!(saved_row.result_of, waiting_for);
+    assert!(waiting_for.upload_id.is_some());
+
+    // An app started on that list (with results going elsewhere, apart from the first app's)
+    // resumes the row and takes only B's result, although A's is on the server under the name.
+    let restarted_dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(restarted_dir.path().join("data")).expect("data folder");
+    std::fs::write(
+        restarted_dir.path().join("data/transfers.json"),
+        serde_json::to_vec(&saved).expect("json"),
+    )
+    .expect("the list");
+    let later_results = tempfile::tempdir().expect("results");
+    let restarted = Harness::reopen(
+        restarted_dir,
+        configured(&stack, Some(later_results.path().to_path_buf())),
+    );
+    restarted.wait_status(&second, Status::Ready);
+    let result = restarted.record(&second).result_path.expect("a result");
+    assert_eq!(
+        std::fs::read(result).expect("B's result"),
+        vec![b'B'; 20_000]
+    );
+    drop(runtime);
+}
+
+#[test]
+fn the_results_list_comes_page_by_page_until_the_last() {
+    const RESULTS: usize = 401;
+    let (runtime, stack) = stack(Duration::from_millis(200));
+    runtime.block_on(async {
+        for i in 0..RESULTS {
+            stack
+                .s3_client()
+                .put_object()
+                .bucket(stack.out_bucket())
+                .key(format!("users/dev/page-{i:03}.txt"))
+                .body(format!("result {i}").into_bytes().into())
+                .send()
+                .await
+                .expect("put a result");
+        }
+    });
+    let harness = Harness::new(configured(&stack, None));
+    let mut cursor = Value::Null;
+    let mut sizes = Vec::new();
+    let mut names = Vec::new();
+    loop {
+        let page = harness
+            .invoke("list_results", json!({ "cursor": cursor }))
+            .expect("a page");
+        let results = page["results"].as_array().expect("results").clone();
+        sizes.push(results.len());
+        names.extend(
+            results
+                .iter()
+                .map(|r| r["name"].as_str().expect("a name").to_owned()),
+        );
+        assert!(
+            page.as_object()
+                .is_some_and(|p| p.contains_key("nextCursor")),
+            "the last page says so with null: {page}"
+        );
+        cursor = page["nextCursor"].clone();
+        if cursor.is_null() {
+            break;
+        }
+        assert!(sizes.len() < 10, "the pages never end");
+    }
+    assert_eq!(sizes, [200, 200, 1]);
+    let expected: Vec<String> = (0..RESULTS).map(|i| format!("page-{i:03}.txt")).collect();
+    assert_eq!(names, expected);
 }

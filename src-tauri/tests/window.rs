@@ -1,8 +1,9 @@
 //! The real app in a real window under Xvfb, driven through tauri-driver and WebKitWebDriver,
 //! against the local stack: files go in, rows move through every status, results come back
 //! byte for byte; a failure reads plainly and Retry works; the interface switches to Korean; the
-//! list survives a restart; the results view fetches a result. Screenshots of each state are
-//! saved under `target/tmp/screenshots/`.
+//! list survives a restart; the results view fetches a result; on a Korean system the first
+//! paint is Korean; long lists (transfers, and results page by page) draw only the rows in view.
+//! Screenshots of each state are saved under `target/tmp/screenshots/`.
 
 mod support;
 
@@ -10,13 +11,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
+use ddn_desktop::error::CommandError;
+use ddn_desktop::jobs::Status;
 use ddn_localstack::session_keyring::SessionKeyring;
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_transfer::TransferError;
 use serde_json::{Value, json};
 use support::desktop_bus::{DesktopBus, Shown};
 use support::{
-    Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, assert_same,
-    screenshot_dir, stack_env, write_list,
+    Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, assert_same, ready_rows,
+    screenshot_dir, stack_env, write_records,
 };
 
 /// Sends `paths` the way a drop does: the drop handler hands the dropped paths to this command.
@@ -25,7 +29,7 @@ async fn drop_paths(app: &Session, paths: &[&Path]) -> Result<Value> {
     app.invoke("start_uploads", json!({ "paths": paths })).await
 }
 
-async fn rows(app: &Session) -> Result<Vec<Value>> {
+async fn rows_of(app: &Session) -> Result<Vec<Value>> {
     Ok(app
         .script(ROWS_SCRIPT, json!([]))
         .await?
@@ -166,7 +170,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     let later = inputs.join("later.txt");
     drop_paths(&app, &[&later]).await?;
     wait_row(&app, "later.txt", "failed").await?;
-    let failed = rows(&app)
+    let failed = rows_of(&app)
         .await?
         .into_iter()
         .find(|row| {
@@ -204,7 +208,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     let missing = inputs.join("없는 파일.txt");
     drop_paths(&app, &[&missing]).await?;
     wait_row(&app, "없는 파일.txt", "failed").await?;
-    let korean_rows = rows(&app).await?;
+    let korean_rows = rows_of(&app).await?;
     let texts: Vec<String> = app.eval("[...document.querySelectorAll('#transfers .transfer-status')].map((s) => s.textContent)").await?
         .as_array()
         .context("statuses")?
@@ -256,7 +260,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     );
 
     // The list survives a restart.
-    let before = rows(&app).await?;
+    let before = rows_of(&app).await?;
     app.close().await?;
     let app = driver.open().await?;
     app.wait_for(
@@ -265,7 +269,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
         LIMIT,
     )
     .await?;
-    let after = rows(&app).await?;
+    let after = rows_of(&app).await?;
     let statuses = |rows: &[Value]| -> Vec<(String, String)> {
         rows.iter()
             .map(|row| {
@@ -286,41 +290,168 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     Ok(())
 }
 
-/// A list of hundreds draws only the rows in view: the page stays light however long the list
-/// grows, and scrolling brings the other rows in, in order and with their place in the list.
+/// Words of the page in English, none of which may show when Korean is the language.
+const ENGLISH_WORDS: &[&str] = &[
+    "Transfers",
+    "Results on the server",
+    "Settings",
+    "Drop files here",
+    "Choose files",
+    "Choose a folder",
+    "Refresh",
+    "Welcome",
+    "files ·",
+    "ready",
+];
+
+/// The page's text as drawn (hidden elements have none), and whether it is ready.
+const SHOWN_TEXT_SCRIPT: &str = "return {
+    text: document.body ? document.body.innerText : '',
+    ready: document.body?.dataset.ready === 'true',
+};";
+
+/// The app's page loaded in a frame that may run no script, and the text it shows at once.
+const UNSCRIPTED_TEXT_SCRIPT: &str = "
+    const done = arguments[arguments.length - 1];
+    const frame = document.createElement('iframe');
+    frame.setAttribute('sandbox', 'allow-same-origin');
+    frame.style.cssText = 'position: fixed; inset: 0; width: 100%; height: 100%; border: 0';
+    frame.addEventListener('load', () => {
+        const body = frame.contentDocument?.body;
+        done({ loaded: Boolean(body?.querySelector('#drop-zone')), text: body ? body.innerText.trim() : null });
+        frame.remove();
+    });
+    frame.src = 'index.html';
+    document.body.append(frame);";
+
+/// With Korean chosen, the first paint is already Korean. A list of hundreds draws only the rows
+/// in view: the page stays light however long the list grows, and scrolling brings the other
+/// rows in, in order and with their place in the list; a row whose processing failed gives the
+/// processor's reason and offers Retry. The results on the server come page by page as the user
+/// scrolls, drawn the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_list_draws_only_the_rows_in_view() -> Result<()> {
+async fn long_lists_draw_only_the_rows_in_view_in_the_users_language() -> Result<()> {
     const ROWS: usize = 500;
+    const RESULTS: usize = 450;
     let stack = LocalStack::start(LocalStackOptions::default()).await?;
+    // More results than one page, straight into the output bucket.
+    for i in 0..RESULTS {
+        stack
+            .s3_client()
+            .put_object()
+            .bucket(stack.out_bucket())
+            .key(format!("users/dev/결과-{i:03}.pdf"))
+            .body(format!("result {i}").into_bytes().into())
+            .send()
+            .await?;
+    }
     let keyring = SessionKeyring::start()?;
     let display = Display::start()?;
     let work = tempfile::tempdir()?;
     let data_home = work.path().join("data");
-    write_list(&data_home, ROWS)?;
+    let mut rows = ready_rows(ROWS);
+    rows[0].status = Status::Failed;
+    rows[0].result_path = None;
+    rows[0].error = Some(CommandError::from(TransferError::ProcessingFailed(
+        "the scan has no pages".into(),
+    )));
+    write_records(&data_home, &rows)?;
+    // Korean chosen in the settings, on an English system.
+    let config_home = work.path().join("config");
+    std::fs::create_dir_all(config_home.join("com.ddn.transfer"))?;
+    std::fs::write(
+        config_home.join("com.ddn.transfer/settings.json"),
+        br#"{ "language": "ko" }"#,
+    )?;
     let mut env = stack_env(&stack, &work.path().join("results"));
     env.push(("XDG_DATA_HOME", data_home.display().to_string()));
+    env.push(("XDG_CONFIG_HOME", config_home.display().to_string()));
     let driver = Driver::start(&display, &keyring, &env).await?;
-    let app = driver.open().await?;
+    let shots = screenshot_dir();
+
+    // What the window shows first, before the page has even said it is ready.
+    let app = driver.launch().await?;
+    app.screenshot(&shots.join("ko-first-paint.png")).await?;
+    let mut reads = 0;
+    loop {
+        let shown = app.script(SHOWN_TEXT_SCRIPT, json!([])).await?;
+        let text = shown["text"].as_str().unwrap_or_default();
+        let english: Vec<&&str> = ENGLISH_WORDS
+            .iter()
+            .filter(|word| text.contains(**word))
+            .collect();
+        ensure!(
+            english.is_empty(),
+            "read {reads}: English with Korean chosen: {english:?} in {text:?}"
+        );
+        reads += 1;
+        if shown["ready"] == json!(true) {
+            ensure!(
+                text.contains("전송"),
+                "the page is Korean once ready: {text:?}"
+            );
+            break;
+        }
+        ensure!(reads < 2000, "the page never became ready");
+    }
+    // The page as it is before any script of it has run (in a frame that may run none): what a
+    // window could paint while the page's script waits for the settings. It shows nothing.
+    let unscripted = app.script_async(UNSCRIPTED_TEXT_SCRIPT, json!([])).await?;
+    ensure!(
+        unscripted["loaded"] == json!(true),
+        "the page loaded in a frame: {unscripted}"
+    );
+    ensure!(
+        unscripted["text"] == json!(""),
+        "the page shows text before its words are chosen: {unscripted}"
+    );
     app.wait_for(
         "the restored list",
         &format!("return document.getElementById('totals').dataset.count === '{ROWS}'"),
         LIMIT,
     )
     .await?;
-    let drawn = "return [...document.querySelectorAll('#transfers .transfer')].map((row) => ({
-        name: row.querySelector('.transfer-name').textContent.split(' · ')[0],
-        position: Number(row.getAttribute('aria-posinset')),
-        size: Number(row.getAttribute('aria-setsize')),
-        visible: row.getBoundingClientRect().top < window.innerHeight,
-    }));";
-    let check = |rows: &Value, first_name: &str| -> Result<()> {
+    let totals = app
+        .eval("document.getElementById('totals').textContent")
+        .await?;
+    ensure!(
+        totals == json!("파일 500개 · 완료 499 · 진행 중 0 · 실패 1"),
+        "totals: {totals}"
+    );
+    let failed = rows_of(&app).await?;
+    let failed = failed.first().context("the first row")?;
+    ensure!(
+        failed["detail"] == json!("파일을 처리할 수 없습니다: the scan has no pages")
+            && failed["actions"] == json!(["retry", "remove"]),
+        "the failed row: {failed}"
+    );
+    app.screenshot(&shots.join("ko-long-list.png")).await?;
+
+    let drawn = |list: &str| {
+        format!(
+            "return [...document.querySelectorAll('#{list} .transfer')].map((row) => ({{
+                name: row.querySelector('.transfer-name').textContent.split(' · ')[0],
+                position: Number(row.getAttribute('aria-posinset')),
+                size: Number(row.getAttribute('aria-setsize')),
+                visible: row.getBoundingClientRect().top < window.innerHeight,
+            }}));"
+        )
+    };
+    let check = |rows: &Value,
+                 count: usize,
+                 name_at: &dyn Fn(usize) -> String,
+                 first_name: &str|
+     -> Result<()> {
         let rows = rows.as_array().context("rows")?;
         ensure!(
             (4..=30).contains(&rows.len()),
-            "drew {} rows for a list of {ROWS}",
+            "drew {} rows for a list of {count}",
             rows.len()
         );
-        ensure!(rows.iter().all(|row| row["size"] == json!(ROWS)));
+        ensure!(
+            rows.iter().all(|row| row["size"] == json!(count)),
+            "{rows:?}"
+        );
         for pair in rows.windows(2) {
             ensure!(
                 pair[1]["position"].as_u64() == pair[0]["position"].as_u64().map(|p| p + 1),
@@ -329,7 +460,7 @@ async fn a_long_list_draws_only_the_rows_in_view() -> Result<()> {
         }
         for row in rows {
             let position = row["position"].as_u64().context("position")? as usize;
-            ensure!(row["name"] == json!(format!("scan-{:03}.pdf", position - 1)));
+            ensure!(row["name"] == json!(name_at(position - 1)), "{row}");
         }
         ensure!(
             rows.iter()
@@ -338,7 +469,13 @@ async fn a_long_list_draws_only_the_rows_in_view() -> Result<()> {
         );
         Ok(())
     };
-    check(&app.script(drawn, json!([])).await?, "scan-000.pdf")?;
+    let scan = |i: usize| format!("scan-{i:03}.pdf");
+    check(
+        &app.script(&drawn("transfers"), json!([])).await?,
+        ROWS,
+        &scan,
+        "scan-000.pdf",
+    )?;
 
     app.script(
         "window.scrollTo(0, document.documentElement.scrollHeight); return true",
@@ -352,9 +489,12 @@ async fn a_long_list_draws_only_the_rows_in_view() -> Result<()> {
         LIMIT,
     )
     .await?;
-    check(&app.script(drawn, json!([])).await?, "scan-499.pdf")?;
-    app.screenshot(&screenshot_dir().join("en-long-list-end.png"))
-        .await?;
+    check(
+        &app.script(&drawn("transfers"), json!([])).await?,
+        ROWS,
+        &scan,
+        "scan-499.pdf",
+    )?;
 
     // Removing a row from the end of the list keeps the count and positions true.
     app.click(".transfer[aria-posinset=\"500\"] button[data-action=\"remove\"]")
@@ -365,12 +505,64 @@ async fn a_long_list_draws_only_the_rows_in_view() -> Result<()> {
         LIMIT,
     )
     .await?;
-    let rows = app.script(drawn, json!([])).await?;
+    let rows = app.script(&drawn("transfers"), json!([])).await?;
     ensure!(
         rows.as_array()
             .is_some_and(|rows| rows.iter().all(|row| row["size"] == json!(ROWS - 1))),
         "{rows}"
     );
+
+    // The results: one page first, the next ones as the list scrolls to its end.
+    app.click("#nav-results").await?;
+    app.wait_for(
+        "the first page of results",
+        "return document.querySelector('#results .transfer[aria-setsize]')?.getAttribute('aria-setsize') === '200'",
+        LIMIT,
+    )
+    .await?;
+    let result = |i: usize| format!("결과-{i:03}.pdf");
+    app.script("window.scrollTo(0, 0); return true", json!([]))
+        .await?;
+    app.wait_for(
+        "the top of the results",
+        "return [...document.querySelectorAll('#results .transfer')].some((row) =>
+            row.getAttribute('aria-posinset') === '1')",
+        LIMIT,
+    )
+    .await?;
+    check(
+        &app.script(&drawn("results"), json!([])).await?,
+        200,
+        &result,
+        "결과-000.pdf",
+    )?;
+    let status = app
+        .eval("document.getElementById('results-status').textContent")
+        .await?;
+    ensure!(
+        status == json!("지금까지 결과 200개 · 스크롤하면 더 불러옵니다"),
+        "{status}"
+    );
+    app.screenshot(&shots.join("ko-results-first-page.png"))
+        .await?;
+    app.wait_for(
+        "every result, page by page",
+        &format!(
+            "window.scrollTo(0, document.documentElement.scrollHeight);
+            return document.getElementById('results-status').textContent === '결과 {RESULTS}개'
+                && [...document.querySelectorAll('#results .transfer')].some((row) =>
+                    row.getAttribute('aria-posinset') === '{RESULTS}')"
+        ),
+        LIMIT,
+    )
+    .await?;
+    check(
+        &app.script(&drawn("results"), json!([])).await?,
+        RESULTS,
+        &result,
+        &result(RESULTS - 1),
+    )?;
+    app.screenshot(&shots.join("ko-results-end.png")).await?;
     app.close().await?;
     stack.stop().await;
     Ok(())

@@ -57,6 +57,9 @@ function applyLanguage() {
     element.setAttribute("aria-label", translate(/** @type {HTMLElement} */ (element).dataset.i18nLabel ?? ""));
   }
   document.title = translate("app.title");
+  // The page was kept from showing until now (see styles.css), so its first paint is already in
+  // the user's language.
+  document.documentElement.removeAttribute("data-language-pending");
   resultsView.render();
   scheduleRender();
 }
@@ -101,12 +104,18 @@ function send(paths) {
   if (paths.length > 0) backend.startUploads(paths).catch(showError);
 }
 
-/** The list draws only the rows in view, so it follows scrolling and the window's size. */
+/** The lists draw only the rows in view, so they follow scrolling and the window's size. */
 function followView() {
-  window.addEventListener("scroll", scheduleRender, { passive: true });
+  const onScroll = () => {
+    if (byId("results-view").hidden) scheduleRender();
+    else resultsView.scheduleRender();
+  };
+  window.addEventListener("scroll", onScroll, { passive: true });
   window.addEventListener("resize", () => {
     view.remeasure();
+    resultsView.remeasure();
     scheduleRender();
+    resultsView.scheduleRender();
   });
 }
 

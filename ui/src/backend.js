@@ -92,9 +92,13 @@ export function chooseResultsFolder() {
   return invoke("choose_results_folder");
 }
 
-/** The user's results on the server, newest first. */
-export function listResults() {
-  return invoke("list_results");
+/**
+ * One page of the user's results on the server, in the service's order (by name).
+ * @param {string | null} cursor `null` for the first page, else the previous page's `nextCursor`
+ * @returns {Promise<{ results: { name: string, size: number, lastModified: string }[], nextCursor: string | null }>}
+ */
+export function listResults(cursor) {
+  return invoke("list_results", { cursor });
 }
 
 /**

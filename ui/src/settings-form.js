@@ -57,7 +57,14 @@ export class SettingsForm {
     this.token.readOnly = Boolean(settings?.tokenFromEnvironment);
     this.resultsDir.value = settings?.resultsDir ?? "";
     this.language.value = settings?.language ?? "";
-    setText("api-url-note", settings?.apiUrlFromEnvironment ? t("settings.fromEnvironment") : t("settings.apiUrlHint"));
+    setText(
+      "api-url-note",
+      settings?.apiUrlProblem
+        ? this.hooks.describe(settings.apiUrlProblem)
+        : settings?.apiUrlFromEnvironment
+          ? t("settings.fromEnvironment")
+          : t("settings.apiUrlHint"),
+    );
     setText(
       "token-note",
       settings?.tokenFromEnvironment

@@ -1,8 +1,9 @@
-// Draws the transfer list. Only the rows in view (and a few either side) have elements: the list
-// element is as tall as all rows together, and each drawn row is placed at its index, so a list of
-// thousands costs the page no more than a screenful. Drawn rows are keyed by id and redrawn only
-// when their row object changed (the list's functions keep unchanged rows identical), so 200
-// transfers reporting progress ten times a second touch only the rows that moved and are seen.
+// Draws long lists (the transfers, the results on the server). Only the rows in view (and a few
+// either side) have elements: the list element is as tall as all rows together, and each drawn
+// row is placed at its index, so a list of thousands costs the page no more than a screenful.
+// Drawn rows are keyed by id and redrawn only when their row object changed (the list's functions
+// keep unchanged rows identical), so 200 transfers reporting progress ten times a second touch
+// only the rows that moved and are seen.
 
 import { actionsFor, totals } from "./transfers.js";
 import { formatBytes, formatDuration, formatSpeed, percent } from "./format.js";
@@ -35,34 +36,27 @@ export function visibleRange({ listTop, viewHeight, pitch, count, overscan }) {
   return { first: Math.min(first, end), end };
 }
 
-/** Remembers what each drawn row's element last showed. */
-export class ListView {
+/**
+ * A list that draws only the rows in view, each row an element keyed by its id and redrawn only
+ * when its row object changed. Used by the transfers and by the results on the server.
+ * @template Row
+ */
+export class WindowedList {
   /**
    * @param {HTMLElement} listElement
-   * @param {HTMLElement} totalsElement
-   * @param {HTMLElement} announcer an aria-live region
+   * @param {{ createRow: (id: string) => HTMLLIElement,
+   *           fillRow: (element: HTMLLIElement, row: Row, context: any) => void,
+   *           sampleRow: Row }} rows how a row's element is made and filled, and a typical row to
+   *   measure the rows' height on
    */
-  constructor(listElement, totalsElement, announcer) {
+  constructor(listElement, rows) {
     this.listElement = listElement;
-    this.totalsElement = totalsElement;
-    this.announcer = announcer;
-    /** @type {Map<string, { row: any, index: number, element: HTMLLIElement }>} */
+    this.rows = rows;
+    /** @type {Map<string, { row: Row | null, index: number, element: HTMLLIElement }>} */
     this.drawn = new Map();
-    /** Each row's status when last drawn, to announce changes of rows out of view too. */
-    /** @type {Map<string, string>} */
-    this.statuses = new Map();
     this.language = "";
-    /** Distance from one row's top to the next one's; measured from the first drawn row. */
+    /** Distance from one row's top to the next one's; measured on a sample row. */
     this.pitch = 0;
-    /** @type {ViewContext | null} */
-    this.context = null;
-    listElement.addEventListener("click", (event) => {
-      const button = /** @type {HTMLElement} */ (event.target).closest("button[data-action]");
-      const item = button?.closest("li[data-id]");
-      if (button && item && this.context) {
-        this.context.onAction(button.dataset.action ?? "", /** @type {HTMLElement} */ (item).dataset.id ?? "");
-      }
-    });
   }
 
   /** Forget the row height, e.g. after the window or its text size changed. */
@@ -70,29 +64,26 @@ export class ListView {
     this.pitch = 0;
   }
 
-  /**
-   * Brings the page up to date with `list`, drawing the rows now in view.
-   * @param {import("./transfers.js").TransferList} list
-   * @param {ViewContext} context
-   */
-  render(list, context) {
-    this.context = context;
-    this.announceChanges(list, context);
-    const sums = totals(list);
-    this.totalsElement.textContent =
-      sums.count === 0 ? context.t("totals.empty") : context.t("totals.summary", sums);
-    this.totalsElement.dataset.count = String(sums.count);
-    this.totalsElement.dataset.ready = String(sums.ready);
-    // While another view is shown the list has no size to measure and nothing to show; it is
-    // drawn when its view comes back.
-    if (this.listElement.getClientRects().length === 0) return;
+  /** Whether the list takes up room on the page (it has none while its view is hidden). */
+  isShown() {
+    return this.listElement.getClientRects().length > 0;
+  }
 
+  /**
+   * Draws the rows of `order` now in view (nothing while the list is hidden).
+   * @param {readonly string[]} order the rows' ids, in the order shown
+   * @param {(id: string) => Row} rowOf
+   * @param {{ language: string }} context passed to `fillRow`; a new language redraws every row
+   * @returns {{ first: number, end: number }} the indexes drawn
+   */
+  render(order, rowOf, context) {
+    if (!this.isShown()) return { first: 0, end: 0 };
     const relabel = context.language !== this.language;
     this.language = context.language;
     // Rows are measured on a sample row before any is drawn, so the first batch is drawn in one
     // pass with the rows' real height.
     if (this.pitch === 0) this.pitch = this.measureRow(context);
-    const count = list.order.length;
+    const count = order.length;
     const range = visibleRange({
       listTop: this.listElement.getBoundingClientRect().top,
       viewHeight: window.innerHeight,
@@ -102,12 +93,13 @@ export class ListView {
     });
     /** @type {Map<string, number>} */
     const wanted = new Map();
-    for (let index = range.first; index < range.end; index += 1) wanted.set(list.order[index], index);
+    for (let index = range.first; index < range.end; index += 1) wanted.set(order[index], index);
     // The row holding the focus stays drawn wherever it is, so keyboard users never lose it.
     const focused = /** @type {HTMLElement | null} */ (document.activeElement?.closest("li[data-id]") ?? null);
     const focusedId = focused?.dataset.id;
-    if (focusedId && list.rows[focusedId] && !wanted.has(focusedId)) {
-      wanted.set(focusedId, list.order.indexOf(focusedId));
+    if (focusedId && this.drawn.has(focusedId) && !wanted.has(focusedId)) {
+      const index = order.indexOf(focusedId);
+      if (index >= 0) wanted.set(focusedId, index);
     }
 
     for (const [id, entry] of this.drawn) {
@@ -119,14 +111,14 @@ export class ListView {
     const drawOrder = [...wanted].sort((a, b) => a[1] - b[1]);
     let previous = null;
     for (const [id, index] of drawOrder) {
-      const row = list.rows[id];
+      const row = rowOf(id);
       let entry = this.drawn.get(id);
       if (!entry) {
-        entry = { row: null, index: -1, element: createRowElement(id) };
+        entry = { row: null, index: -1, element: this.rows.createRow(id) };
         this.drawn.set(id, entry);
       }
       if (entry.row !== row || relabel) {
-        fillRowElement(entry.element, row, context);
+        this.rows.fillRow(entry.element, row, context);
         entry.row = row;
       }
       if (entry.index !== index) {
@@ -147,22 +139,78 @@ export class ListView {
       entry.element.style.transform = `translateY(${entry.index * this.pitch}px)`;
     }
     this.listElement.style.height = count === 0 ? "0" : `${count * this.pitch - ROW_GAP}px`;
+    return range;
   }
 
   /**
    * The distance from one row's top to the next one's, from a hidden sample row.
-   * @param {ViewContext} context
+   * @param {any} context
    */
   measureRow(context) {
-    const sample = createRowElement("");
+    const sample = this.rows.createRow("");
     sample.style.visibility = "hidden";
     sample.setAttribute("aria-hidden", "true");
-    fillRowElement(sample, SAMPLE_ROW, context);
+    this.rows.fillRow(sample, this.rows.sampleRow, context);
     this.listElement.append(sample);
     const height = sample.offsetHeight;
     sample.remove();
     // Should the row measure nothing, the next drawing measures again.
     return height > 0 ? height + ROW_GAP : 0;
+  }
+}
+
+/** The transfer list: its rows (windowed), its totals, and status changes read out. */
+export class ListView {
+  /**
+   * @param {HTMLElement} listElement
+   * @param {HTMLElement} totalsElement
+   * @param {HTMLElement} announcer an aria-live region
+   */
+  constructor(listElement, totalsElement, announcer) {
+    this.listElement = listElement;
+    this.totalsElement = totalsElement;
+    this.announcer = announcer;
+    /** @type {WindowedList<import("./transfers.js").Row>} */
+    this.window = new WindowedList(listElement, {
+      createRow: createRowElement,
+      fillRow: fillRowElement,
+      sampleRow: SAMPLE_ROW,
+    });
+    /** Each row's status when last drawn, to announce changes of rows out of view too. */
+    /** @type {Map<string, string>} */
+    this.statuses = new Map();
+    /** @type {ViewContext | null} */
+    this.context = null;
+    listElement.addEventListener("click", (event) => {
+      const button = /** @type {HTMLElement} */ (event.target).closest("button[data-action]");
+      const item = button?.closest("li[data-id]");
+      if (button && item && this.context) {
+        this.context.onAction(button.dataset.action ?? "", /** @type {HTMLElement} */ (item).dataset.id ?? "");
+      }
+    });
+  }
+
+  /** Forget the row height, e.g. after the window or its text size changed. */
+  remeasure() {
+    this.window.remeasure();
+  }
+
+  /**
+   * Brings the page up to date with `list`, drawing the rows now in view.
+   * @param {import("./transfers.js").TransferList} list
+   * @param {ViewContext} context
+   */
+  render(list, context) {
+    this.context = context;
+    this.announceChanges(list, context);
+    const sums = totals(list);
+    this.totalsElement.textContent =
+      sums.count === 0 ? context.t("totals.empty") : context.t("totals.summary", sums);
+    this.totalsElement.dataset.count = String(sums.count);
+    this.totalsElement.dataset.ready = String(sums.ready);
+    // While another view is shown the list has no size to measure and nothing to show; it is
+    // drawn when its view comes back.
+    this.window.render(list.order, (id) => list.rows[id], context);
   }
 
   /**

@@ -196,9 +196,14 @@ impl Driver {
         }
     }
 
+    /// Launches the app (one session) without waiting for its page: what it shows first.
+    pub async fn launch(&self) -> Result<Session> {
+        Session::start(&self.url, Path::new(APP)).await
+    }
+
     /// Launches the app (one session) and waits until its page is ready.
     pub async fn open(&self) -> Result<Session> {
-        let app = Session::start(&self.url, Path::new(APP)).await?;
+        let app = self.launch().await?;
         app.wait_for(
             "the page",
             "return document.body.dataset.ready === 'true'",
@@ -225,12 +230,9 @@ pub const ROWS_SCRIPT: &str =
     actions: [...row.querySelectorAll('button[data-action]')].map((b) => b.dataset.action),
 }));";
 
-/// Writes a list of `count` finished rows (`scan-000.pdf`, ...), as the app saves it, into the
-/// data folder under `data_home` (the app's `XDG_DATA_HOME`).
-pub fn write_list(data_home: &Path, count: usize) -> Result<()> {
-    let dir = data_home.join("com.ddn.transfer");
-    std::fs::create_dir_all(&dir)?;
-    let records: Vec<Record> = (0..count)
+/// `count` finished rows (`scan-000.pdf`, ...), as the app saves them.
+pub fn ready_rows(count: usize) -> Vec<Record> {
+    (0..count)
         .map(|i| Record {
             id: format!("t{i:04}"),
             name: format!("scan-{i:03}.pdf"),
@@ -238,12 +240,26 @@ pub fn write_list(data_home: &Path, count: usize) -> Result<()> {
             size: 1_000_000 + i as u64,
             status: Status::Ready,
             uploaded: true,
+            result_of: ddn_transfer::ResultOf::default(),
             result_path: Some(PathBuf::from(format!("/data/results/scan-{i:03}.pdf"))),
             error: None,
         })
-        .collect();
-    std::fs::write(dir.join("transfers.json"), serde_json::to_vec(&records)?)?;
+        .collect()
+}
+
+/// Writes `records` as the app's saved list into the data folder under `data_home` (the app's
+/// `XDG_DATA_HOME`).
+pub fn write_records(data_home: &Path, records: &[Record]) -> Result<()> {
+    let dir = data_home.join("com.ddn.transfer");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("transfers.json"), serde_json::to_vec(records)?)?;
     Ok(())
+}
+
+/// Writes a list of `count` finished rows (`scan-000.pdf`, ...), as the app saves it, into the
+/// data folder under `data_home` (the app's `XDG_DATA_HOME`).
+pub fn write_list(data_home: &Path, count: usize) -> Result<()> {
+    write_records(data_home, &ready_rows(count))
 }
 
 /// Records every status each row shows, as the DOM changes, in `window.seenStatuses`.
