@@ -183,3 +183,138 @@ async fn configuration_mistakes_get_clear_messages() {
     );
     stack.stop().await;
 }
+
+/// Runs `ddn ARGS` in `dir` with `env`, every proxy variable pointing at `trap` so that any request
+/// the command makes lands on this computer, where the test sees it.
+async fn ddn_with_proxy_trap(
+    dir: &Path,
+    trap: &tokio::net::TcpListener,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
+    let proxy = format!("http://{}", trap.local_addr().unwrap());
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ddn"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DDN_API_URL")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        // No keyring either: a token must not be saved anywhere by a refused command.
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/ddn-test-bus",
+        );
+    for name in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        command.env(name, &proxy);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().await.unwrap()
+}
+
+/// Whether anything connected to `trap` (the command has already ended).
+async fn was_contacted(trap: &tokio::net::TcpListener) -> bool {
+    tokio::time::timeout(Duration::from_millis(200), trap.accept())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn tokens_are_never_sent_over_plain_http_to_another_computer() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), b"x").unwrap();
+    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token = [("DDN_API_TOKEN", "alice-secret-token")];
+
+    for address in [
+        "http://example.com",
+        "http://127.0.0.1.example.com",
+        "http://localhost@example.com",
+    ] {
+        let output = ddn_with_proxy_trap(
+            dir.path(),
+            &trap,
+            &token,
+            &["--api-url", address, "upload", "f"],
+        )
+        .await;
+        assert_eq!(output.status.code(), Some(2), "{address}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("must start with https://") && stderr.contains("local stack"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("alice-secret-token"));
+        assert!(!was_contacted(&trap).await, "{address}: a request was made");
+    }
+
+    // `ddn login` checks the token with the service first: refused the same way, before it.
+    let output = ddn_with_proxy_trap(
+        dir.path(),
+        &trap,
+        &token,
+        &["--api-url", "http://example.com", "login"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("must start with https://"));
+    assert!(!was_contacted(&trap).await, "login made a request");
+    // And when told not to check, it still saves nothing for such an address.
+    let output = ddn_with_proxy_trap(
+        dir.path(),
+        &trap,
+        &token,
+        &["--api-url", "http://example.com", "login", "--no-check"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("must start with https://"), "{stderr}");
+}
+
+#[tokio::test]
+async fn two_files_of_one_name_are_refused_before_anything_is_sent() {
+    let stack = start_stack().await;
+    let dir = tempfile::tempdir().unwrap();
+    for (folder, content) in [("a", b"version a"), ("b", b"version b")] {
+        std::fs::create_dir(dir.path().join(folder)).unwrap();
+        std::fs::write(dir.path().join(folder).join("x.png"), content).unwrap();
+    }
+    std::fs::write(dir.path().join("other.png"), b"other").unwrap();
+
+    let output = ddn(
+        &stack,
+        dir.path(),
+        &["upload", "other.png", "a/x.png", "b/x.png"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("a/x.png") && stderr.contains("b/x.png") && stderr.contains("x.png"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    // Not even the file without a twin went.
+    let listing = stack
+        .s3_client()
+        .list_objects_v2()
+        .bucket(stack.in_bucket())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.key_count(), Some(0), "{listing:?}");
+
+    // The same file named twice is the same conflict.
+    let output = ddn(&stack, dir.path(), &["upload", "a/x.png", "a/x.png"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    stack.stop().await;
+}
