@@ -314,36 +314,21 @@ pub fn normalize_api_url(api_url: &str) -> String {
 }
 
 /// Accepts `https://` addresses, and `http://` only on this computer (the local stack): a token
-/// must never cross a network in clear. Typed addresses and `DDN_API_URL` both go through it.
+/// must never cross a network in clear. The rule is the one every client applies
+/// ([`ddn_transfer::address`]); typed addresses and `DDN_API_URL` both go through it. The app also
+/// refuses a query or a user name in the address.
 ///
 /// # Errors
 /// `invalid_settings` with the reason.
 pub fn check_api_url(api_url: &str) -> Result<(), CommandError> {
-    let invalid = |message: &str| CommandError::new("invalid_settings", message);
-    let url = reqwest::Url::parse(api_url)
-        .map_err(|_| invalid("The service address is not a web address (https://...)."))?;
-    let local = matches!(url.host(), Some(url::Host::Domain("localhost")))
-        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
-    match url.scheme() {
-        "https" => {}
-        "http" if local => {}
-        "http" => {
-            return Err(invalid(
-                "The service address must start with https://. Plain http:// is only for this \
-                 computer (localhost, 127.0.0.1 or [::1]), so the access token is never sent \
-                 unencrypted.",
-            ));
-        }
-        _ => {
-            return Err(invalid(
-                "The service address is not a web address (https://...).",
-            ));
-        }
-    }
+    let invalid = |message: String| CommandError::new("invalid_settings", message);
+    ddn_transfer::address::check_service_url(api_url)
+        .map_err(|error| invalid(format!("{error}.")))?;
+    let url = reqwest::Url::parse(api_url.trim())
+        .map_err(|_| invalid("The service address is not a web address (https://...).".into()))?;
     if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(
-            "The service address must not contain a query or a user name.",
+            "The service address must not contain a query or a user name.".into(),
         ));
     }
     Ok(())

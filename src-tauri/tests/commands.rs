@@ -198,7 +198,7 @@ fn refusals_carry_a_kind_and_a_plain_message() {
     assert!(
         error["message"]
             .as_str()
-            .is_some_and(|m| m.starts_with("The service address must start with https://.")),
+            .is_some_and(|m| m.starts_with("The service address must start with https://")),
         "{error}"
     );
 
@@ -507,6 +507,67 @@ fn a_restarted_app_waits_for_the_result_of_the_upload_it_made() {
         vec![b'B'; 20_000]
     );
     drop(runtime);
+}
+
+#[test]
+fn a_file_the_processor_fails_says_why_and_retry_uploads_it_again() {
+    let (runtime, stack) = stack_with(LocalStackOptions {
+        processing_delay: Duration::from_millis(300),
+        fail_matching: Some("*.bad".parse().expect("a pattern")),
+        ..LocalStackOptions::default()
+    });
+    let results = tempfile::tempdir().expect("results");
+    let harness = Harness::new(configured(&stack, Some(results.path().to_path_buf())));
+    let file = harness.dir.path().join("scan.bad");
+    std::fs::write(&file, b"the processor refuses this").expect("write");
+    // The id the service gave the stored input object, as the processor sees it.
+    let stored_upload_id = || {
+        runtime.block_on(async {
+            let head = stack
+                .s3_client()
+                .head_object()
+                .bucket(stack.in_bucket())
+                .key("users/dev/scan.bad")
+                .send()
+                .await
+                .expect("the input object");
+            head.metadata()
+                .and_then(|metadata| metadata.get("ddn-upload-id").cloned())
+                .expect("an upload id on the input")
+        })
+    };
+
+    let id = harness.send(&file);
+    harness.wait_status(&id, Status::Failed);
+    let failed = harness.record(&id);
+    let error = failed.error.expect("why");
+    assert_eq!(error.kind, "processing_failed");
+    let reason = error.detail.expect("the processor's reason");
+    assert!(reason.contains("*.bad"), "{reason}");
+    assert_eq!(
+        error.message,
+        format!("The file could not be processed: {reason}")
+    );
+    let first_upload = failed.result_of.upload_id.expect("the upload's id");
+    assert_eq!(stored_upload_id(), first_upload);
+
+    // Retry sends the file again (a new upload, with a new id), then waits for that one.
+    harness
+        .invoke("retry_transfer", json!({ "id": id }))
+        .expect("retried");
+    harness.wait_status(&id, Status::Failed);
+    let again = harness.record(&id);
+    let second_upload = again.result_of.upload_id.expect("the new upload's id");
+    assert_ne!(second_upload, first_upload, "uploaded again");
+    assert_eq!(stored_upload_id(), second_upload);
+    assert_eq!(
+        again.error.map(|error| error.kind).as_deref(),
+        Some("processing_failed")
+    );
+    assert!(
+        std::fs::read_dir(results.path()).map_or(true, |mut entries| entries.next().is_none()),
+        "nothing was downloaded"
+    );
 }
 
 #[test]
