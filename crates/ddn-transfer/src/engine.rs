@@ -246,7 +246,7 @@ impl Engine {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = match self.api.presign(&request).await {
+            let result = match self.api.presign_cancellable(&request, cancel).await {
                 Ok(answer) => {
                     let sent_at = SystemTime::now();
                     self.put_file(path, size, &answer, &mut meter, cancel, events)
@@ -360,7 +360,7 @@ impl Engine {
                         return Err(TransferError::Stalled(self.options.stall_timeout));
                     }
                     if count != reported
-                        && let Some(progress) = meter.set(start + count, now)
+                        && let Some(progress) = meter.set(start.saturating_add(count), now)
                     {
                         reported = count;
                         events.send(TransferEvent::Progress(progress));
@@ -481,10 +481,7 @@ impl Engine {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = tokio::select! {
-                result = self.api.presign(&request) => result,
-                () = cancel.cancelled() => Err(TransferError::Cancelled),
-            };
+            let result = self.api.presign_cancellable(&request, cancel).await;
             match result {
                 Ok(answer) => return Ok(answer),
                 Err(TransferError::Refused {
