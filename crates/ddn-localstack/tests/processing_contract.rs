@@ -39,8 +39,22 @@ async fn put_input(stack: &LocalStack, key: &str, body: &[u8], upload_id: Option
     put.send().await.unwrap();
 }
 
+/// An output object's bytes and user metadata.
+type Found = (Vec<u8>, HashMap<String, String>);
+
+/// Whether an object has the metadata value `name`. s3s-fs writes an object's metadata just after
+/// its data, so a read can catch a new object without it: a poll waits for what it expects.
+fn has(name: &'static str) -> impl Fn(&Found) -> bool {
+    move |(_, metadata)| metadata.contains_key(name)
+}
+
+/// Whether an object carries the upload id `id` (the bytes are in place by then).
+fn carries(id: &'static str) -> impl Fn(&Found) -> bool {
+    move |(_, metadata)| metadata.get(UPLOAD_ID_META).map(String::as_str) == Some(id)
+}
+
 /// An object of the output bucket: its bytes and user metadata, when it is there.
-async fn output(stack: &LocalStack, key: &str) -> Option<(Vec<u8>, HashMap<String, String>)> {
+async fn output(stack: &LocalStack, key: &str) -> Option<Found> {
     let object = stack
         .s3_client()
         .get_object()
@@ -57,11 +71,7 @@ async fn output(stack: &LocalStack, key: &str) -> Option<(Vec<u8>, HashMap<Strin
 }
 
 /// Polls the output bucket until `key` satisfies `done`, for at most ten seconds.
-async fn wait_for(
-    stack: &LocalStack,
-    key: &str,
-    done: impl Fn(&(Vec<u8>, HashMap<String, String>)) -> bool,
-) -> (Vec<u8>, HashMap<String, String>) {
+async fn wait_for(stack: &LocalStack, key: &str, done: impl Fn(&Found) -> bool) -> Found {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(found) = output(stack, key).await
@@ -94,7 +104,7 @@ async fn a_result_carries_every_user_metadata_value_of_its_input() {
         .await
         .unwrap();
 
-    let (bytes, _) = wait_for(&stack, key, |_| true).await;
+    let (bytes, _) = wait_for(&stack, key, has(UPLOAD_ID_META)).await;
     assert_eq!(bytes, b"png bytes");
     let head = stack
         .s3_client()
@@ -133,7 +143,8 @@ async fn a_file_told_to_fail_gets_exactly_a_failure_marker_and_no_result() {
     )
     .await;
 
-    let (body, metadata) = wait_for(&stack, "failed/users/dev/2026/scan.bad", |_| true).await;
+    let (body, metadata) =
+        wait_for(&stack, "failed/users/dev/2026/scan.bad", has(MESSAGE_META)).await;
     assert!(body.is_empty(), "a marker is empty");
     let reason = "The stand-in processor was told to fail files matching *.bad.";
     assert_eq!(
@@ -149,7 +160,8 @@ async fn a_file_told_to_fail_gets_exactly_a_failure_marker_and_no_result() {
     assert_eq!(message, reason);
 
     // An input without an upload id gets a marker without one.
-    let (body, metadata) = wait_for(&stack, "failed/users/dev/anonymous.bad", |_| true).await;
+    let (body, metadata) =
+        wait_for(&stack, "failed/users/dev/anonymous.bad", has(MESSAGE_META)).await;
     assert!(body.is_empty());
     assert_eq!(
         metadata.keys().collect::<Vec<_>>(),
@@ -159,7 +171,7 @@ async fn a_file_told_to_fail_gets_exactly_a_failure_marker_and_no_result() {
 
     // Files that do not match are processed as usual, and by then the failed ones would have
     // been too: they have no result, and nothing else lands under failed/.
-    let (bytes, metadata) = wait_for(&stack, "users/dev/fine.png", |_| true).await;
+    let (bytes, metadata) = wait_for(&stack, "users/dev/fine.png", has(UPLOAD_ID_META)).await;
     assert_eq!(bytes, b"fine");
     assert_eq!(metadata[UPLOAD_ID_META], "id-of-the-fine-one");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -190,9 +202,8 @@ async fn a_same_size_re_upload_within_the_same_second_is_processed_again() {
     let stack = stack_failing(None).await;
     let key = "users/dev/again.txt";
     put_input(&stack, key, b"version A", Some("upload-a")).await;
-    let (bytes, metadata) = wait_for(&stack, key, |_| true).await;
+    let (bytes, _) = wait_for(&stack, key, carries("upload-a")).await;
     assert_eq!(bytes, b"version A");
-    assert_eq!(metadata[UPLOAD_ID_META], "upload-a");
 
     // S3 keeps modification times to the second, so two uploads of one size in the same second
     // list exactly alike. s3s-fs keeps finer times: give the new file the old one's to match.
@@ -206,9 +217,8 @@ async fn a_same_size_re_upload_within_the_same_second_is_processed_again() {
         .set_modified(first_modified)
         .unwrap();
 
-    let (bytes, metadata) = wait_for(&stack, key, |(bytes, _)| bytes != b"version A").await;
+    let (bytes, _) = wait_for(&stack, key, carries("upload-b")).await;
     assert_eq!(bytes, b"version B");
-    assert_eq!(metadata[UPLOAD_ID_META], "upload-b");
     stack.stop().await;
 }
 
@@ -217,10 +227,7 @@ async fn a_re_upload_of_the_same_bytes_under_a_new_upload_id_is_answered_again()
     let stack = stack_failing(None).await;
     let key = "users/dev/same.txt";
     put_input(&stack, key, b"same bytes", Some("first-upload")).await;
-    wait_for(&stack, key, |(_, m)| {
-        m.get(UPLOAD_ID_META).map(String::as_str) == Some("first-upload")
-    })
-    .await;
+    wait_for(&stack, key, carries("first-upload")).await;
 
     let stored = stack.data_dir().join(stack.in_bucket()).join(key);
     let first_modified = std::fs::metadata(&stored).unwrap().modified().unwrap();
@@ -232,10 +239,7 @@ async fn a_re_upload_of_the_same_bytes_under_a_new_upload_id_is_answered_again()
         .set_modified(first_modified)
         .unwrap();
 
-    let (bytes, _) = wait_for(&stack, key, |(_, m)| {
-        m.get(UPLOAD_ID_META).map(String::as_str) == Some("second-upload")
-    })
-    .await;
+    let (bytes, _) = wait_for(&stack, key, carries("second-upload")).await;
     assert_eq!(bytes, b"same bytes");
     stack.stop().await;
 }

@@ -116,8 +116,24 @@ async fn the_processor_copies_new_and_changed_objects_after_the_delay() {
     stack.stop().await;
 }
 
+/// A running `ddn-local`, killed if a test fails before it stops it, so none outlives its test.
+struct DdnLocal(Option<Child>);
+
+impl Drop for DdnLocal {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Starts `ddn-local` on free ports with its data in `dir`, and waits for its ready file.
-fn start_ddn_local(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, serde_json::Value) {
+fn start_ddn_local(
+    dir: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (DdnLocal, serde_json::Value) {
     let ready = dir.join("ready.json");
     let child = Command::new(env!("CARGO_BIN_EXE_ddn-local"))
         .args([
@@ -139,6 +155,7 @@ fn start_ddn_local(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Child, 
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let child = DdnLocal(Some(child));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready.exists() {
         assert!(Instant::now() < deadline, "ddn-local never became ready");
@@ -191,7 +208,8 @@ fn wait_for_file(path: &Path) {
     }
 }
 
-fn interrupt_and_collect_stdout(child: Child) -> String {
+fn interrupt_and_collect_stdout(mut running: DdnLocal) -> String {
+    let child = running.0.take().unwrap();
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
