@@ -26,6 +26,8 @@ async fn ddn(stack: &LocalStack, dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("DDN_API_URL", stack.api_url())
         .env("DDN_API_TOKEN", "alice-secret-token")
+        // The record of uploads goes beside the test's files, not into the user's data folder.
+        .env("DDN_STATE_DIR", dir.join(".ddn-state"))
         .output()
         .await
         .unwrap()
