@@ -60,7 +60,10 @@ fn unknown_checksums_from_a_newer_service_still_parse() {
     let mut json = fixture("presign_download_kms_response.json");
     json["checksum"]["algorithm"] = "blake3".into();
     let answer: PresignResponse = serde_json::from_value(json).unwrap();
-    assert_eq!(answer.checksum.unwrap().algorithm, ChecksumAlgorithm::Unknown);
+    assert_eq!(
+        answer.checksum.unwrap().algorithm,
+        ChecksumAlgorithm::Unknown
+    );
 }
 
 #[test]
