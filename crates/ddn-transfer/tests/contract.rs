@@ -236,9 +236,15 @@ async fn results_without_an_upload_id_are_matched_by_when_they_were_written() {
     stack.stop().await;
 }
 
-/// A download answer as the service gives it for an object whose ETag is not its MD5 (SSE-KMS,
-/// which the local S3 server cannot store, so a fake service answers for a real object).
-async fn kms_like_answer(stack: &LocalStack, body: &[u8], checksum: Checksum) -> PresignResponse {
+/// Downloads `body` into `dir` as the service answers it for an object whose ETag is not its MD5
+/// (SSE-KMS, which the local S3 server cannot store, so a fake service answers for a real
+/// object): a real URL, a KMS-like ETag, and `checksum`.
+async fn download_with_checksum(
+    stack: &LocalStack,
+    body: &[u8],
+    checksum: Checksum,
+    dir: &std::path::Path,
+) -> Result<ddn_transfer::Downloaded, TransferError> {
     let key = "users/dev/encrypted.bin";
     stack
         .s3_client()
@@ -249,7 +255,7 @@ async fn kms_like_answer(stack: &LocalStack, body: &[u8], checksum: Checksum) ->
         .send()
         .await
         .unwrap();
-    PresignResponse {
+    let answer = PresignResponse {
         url: presigned_get(stack, key),
         method: HttpMethod::Get,
         key: key.to_owned(),
@@ -260,7 +266,16 @@ async fn kms_like_answer(stack: &LocalStack, body: &[u8], checksum: Checksum) ->
         etag: Some("9d1a8c1f0e2b4a7c6d5e4f3a2b1c0d9e".into()),
         upload_id: None,
         checksum: Some(checksum),
-    }
+    };
+    engine(&fake_api(&answer).await, Duration::from_secs(5))
+        .download(
+            "encrypted.bin",
+            &ResultOf::default(),
+            dir,
+            &CancellationToken::new(),
+            &|_| {},
+        )
+        .await
 }
 
 #[tokio::test]
@@ -275,16 +290,7 @@ async fn an_etag_that_is_not_an_md5_is_not_checked_as_one() {
         algorithm: ChecksumAlgorithm::Crc64nvme,
         value: "jSnVw/bqjr4=".into(),
     };
-    let answer = kms_like_answer(&stack, body, good).await;
-    let trusting = engine(&fake_api(&answer).await, Duration::from_secs(5));
-    let downloaded = trusting
-        .download(
-            "encrypted.bin",
-            &ResultOf::default(),
-            results.path(),
-            &CancellationToken::new(),
-            &|_| {},
-        )
+    let downloaded = download_with_checksum(&stack, body, good, results.path())
         .await
         .unwrap();
     assert_eq!(downloaded.checksum, Some(ChecksumAlgorithm::Crc64nvme));
@@ -295,16 +301,7 @@ async fn an_etag_that_is_not_an_md5_is_not_checked_as_one() {
         algorithm: ChecksumAlgorithm::Sha256,
         value: "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzeA=".into(),
     };
-    let answer = kms_like_answer(&stack, body, wrong).await;
-    let checking = engine(&fake_api(&answer).await, Duration::from_secs(5));
-    let error = checking
-        .download(
-            "encrypted.bin",
-            &ResultOf::default(),
-            results.path(),
-            &CancellationToken::new(),
-            &|_| {},
-        )
+    let error = download_with_checksum(&stack, body, wrong, results.path())
         .await
         .unwrap_err();
     assert_eq!(
