@@ -100,6 +100,15 @@ impl Failure {
             detail: Some(detail.into()),
         }
     }
+
+    /// A failed metadata call: an `internal` answer, with a missing permission named in the log
+    /// as the configuration error it is.
+    fn from_store(error: StoreError) -> Self {
+        match error {
+            StoreError::AccessDenied => Self::internal(format!("configuration error: {error}")),
+            StoreError::Other(_) => Self::internal(error.to_string()),
+        }
+    }
 }
 
 impl From<ApiError> for Failure {
@@ -321,10 +330,7 @@ impl<S: ObjectStore> PresignService<S> {
                 limit,
             )
             .await
-            .map_err(|e| match e {
-                StoreError::AccessDenied => Failure::internal(format!("configuration error: {e}")),
-                StoreError::Other(_) => Failure::internal(e.to_string()),
-            })?;
+            .map_err(Failure::from_store)?;
         let results: Vec<ResultItem> = listing
             .objects
             .into_iter()
@@ -482,12 +488,7 @@ impl<S: ObjectStore> PresignService<S> {
         self.store
             .head_object(bucket, key)
             .await
-            .map_err(|error| match error {
-                StoreError::AccessDenied => {
-                    Failure::internal(format!("configuration error: {error}"))
-                }
-                StoreError::Other(_) => Failure::internal(error.to_string()),
-            })
+            .map_err(Failure::from_store)
     }
 
     async fn sign(
