@@ -247,6 +247,8 @@ struct State {
     batch_ready: usize,
     batch_failed: usize,
     batch_names: Vec<String>,
+    /// Rows that have ended but whose end is still being saved before the page is told.
+    announcing: usize,
 }
 
 impl State {
@@ -443,7 +445,7 @@ impl Jobs {
         }
         state.emit(&UiEvent::Cancelled { id: id.to_owned() });
         self.save();
-        self.end_of_work(&mut state, None);
+        self.end_of_work(&mut state);
         Ok(())
     }
 
@@ -560,7 +562,7 @@ impl Jobs {
         let jobs = self.clone();
         tokio::spawn(async move {
             let outcome = jobs.run(&id, &cancel).await;
-            jobs.finish(&id, run, outcome);
+            jobs.finish(&id, run, outcome).await;
         });
     }
 
@@ -700,66 +702,82 @@ impl Jobs {
         self.save();
     }
 
-    /// Records how a job ended.
-    fn finish(&self, id: &str, run: u64, outcome: Result<PathBuf, CommandError>) {
+    /// Records how a job ended. The row's new state is on disk before the page hears of it, so a
+    /// row the user saw finish is never found unfinished (and sent again) after a crash.
+    async fn finish(&self, id: &str, run: u64, outcome: Result<PathBuf, CommandError>) {
+        let (event, status) = {
+            let mut state = self.lock();
+            // Only the row's current run may end it: a cancelled run was already accounted for,
+            // and a retry started since owns the row now.
+            if state.runs.get(id).map(|(current, _)| *current) != Some(run) {
+                return;
+            }
+            state.runs.remove(id);
+            let Some(record) = state.record_mut(id) else {
+                return;
+            };
+            if !record.status.is_active() {
+                return;
+            }
+            let name = record.name.clone();
+            let event = match outcome {
+                Ok(path) => {
+                    record.status = Status::Ready;
+                    record.result_path = Some(path.clone());
+                    UiEvent::Ready {
+                        id: id.to_owned(),
+                        result_path: path,
+                    }
+                }
+                Err(error) if error.kind == "cancelled" => {
+                    record.status = Status::Cancelled;
+                    UiEvent::Cancelled { id: id.to_owned() }
+                }
+                Err(error) => {
+                    record.status = Status::Failed;
+                    record.error = Some(error.clone());
+                    UiEvent::Failed {
+                        id: id.to_owned(),
+                        error,
+                    }
+                }
+            };
+            let status = record.status;
+            match &event {
+                UiEvent::Ready { .. } => state.batch_ready += 1,
+                UiEvent::Failed { .. } => state.batch_failed += 1,
+                _ => {}
+            }
+            if matches!(event, UiEvent::Ready { .. } | UiEvent::Failed { .. }) {
+                state.batch_names.push(name);
+            }
+            // Until it is announced, the row still counts as busy for the batch's notice.
+            state.announcing += 1;
+            self.save();
+            (event, status)
+        };
+        let jobs = self.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || jobs.flush()).await {
+            tracing::error!(%error, "the transfer list could not be saved before a row ended");
+        }
         let mut state = self.lock();
-        // Only the row's current run may end it: a cancelled run was already accounted for, and
-        // a retry started since owns the row now.
-        if state.runs.get(id).map(|(current, _)| *current) != Some(run) {
-            return;
+        state.announcing -= 1;
+        // A retry or a removal while the list was written has told the page already.
+        let unchanged = !state.runs.contains_key(id)
+            && state
+                .records
+                .iter()
+                .any(|record| record.id == id && record.status == status);
+        if unchanged {
+            state.emit(&event);
         }
-        state.runs.remove(id);
-        let Some(record) = state.record_mut(id) else {
-            return;
-        };
-        if !record.status.is_active() {
-            return;
-        }
-        let name = record.name.clone();
-        let event = match outcome {
-            Ok(path) => {
-                record.status = Status::Ready;
-                record.result_path = Some(path.clone());
-                UiEvent::Ready {
-                    id: id.to_owned(),
-                    result_path: path,
-                }
-            }
-            Err(error) if error.kind == "cancelled" => {
-                record.status = Status::Cancelled;
-                UiEvent::Cancelled { id: id.to_owned() }
-            }
-            Err(error) => {
-                record.status = Status::Failed;
-                record.error = Some(error.clone());
-                UiEvent::Failed {
-                    id: id.to_owned(),
-                    error,
-                }
-            }
-        };
-        let ended = match &event {
-            UiEvent::Ready { .. } => Some((true, name)),
-            UiEvent::Failed { .. } => Some((false, name)),
-            _ => None,
-        };
-        state.emit(&event);
-        self.save();
-        self.end_of_work(&mut state, ended);
+        self.end_of_work(&mut state);
     }
 
-    /// Counts a finished row into the current batch and, when nothing is moving any more, sends
-    /// one notice for the batch.
-    fn end_of_work(&self, state: &mut State, ended: Option<(bool, String)>) {
-        if let Some((ready, name)) = ended {
-            if ready {
-                state.batch_ready += 1;
-            } else {
-                state.batch_failed += 1;
-            }
-            state.batch_names.push(name);
-        }
-        let busy = state.records.iter().any(|record| record.status.is_active());
+    /// When nothing is moving any more, sends one notice for the rows that ended since the last.
+    fn end_of_work(&self, state: &mut State) {
+        let busy =
+            state.announcing > 0 || state.records.iter().any(|record| record.status.is_active());
         if busy || state.batch_ready + state.batch_failed == 0 {
             return;
         }
@@ -1057,12 +1075,14 @@ mod tests {
         })
     }
 
+    /// Waits until no row moves and every row that ended has been announced.
     async fn until_idle(jobs: &Jobs) {
         let started = std::time::Instant::now();
         while jobs
             .records()
             .iter()
             .any(|record| record.status.is_active())
+            || jobs.lock().announcing > 0
         {
             assert!(started.elapsed() < std::time::Duration::from_secs(10));
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -1129,15 +1149,7 @@ mod tests {
             .collect();
         let ids = jobs.add_files(files, Vec::new());
         assert_eq!(ids.len(), 3);
-        let started = std::time::Instant::now();
-        while jobs
-            .records()
-            .iter()
-            .any(|record| record.status.is_active())
-        {
-            assert!(started.elapsed() < std::time::Duration::from_secs(10));
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        until_idle(&jobs).await;
         for record in jobs.records() {
             assert_eq!(record.status, Status::Failed);
             assert_eq!(
@@ -1164,6 +1176,49 @@ mod tests {
         jobs.flush();
         let reopened = Jobs::open(file, backend);
         assert_eq!(reopened.records(), jobs.records());
+    }
+
+    #[tokio::test]
+    async fn a_row_is_saved_as_ended_before_the_page_hears_it() {
+        let written = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let disk = Arc::clone(&written);
+        let jobs = Jobs::with_writer(
+            Vec::new(),
+            unconfigured(),
+            // A slow disk, so that a page told before the write would see the old list.
+            Box::new(move |bytes| {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                *lock_ignoring_poison(&disk) = bytes.to_vec();
+                Ok(())
+            }),
+        );
+        // For each ended row the page hears of: its status in the list on disk at that moment.
+        let on_disk_when_told = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&on_disk_when_told);
+        jobs.attach(Arc::new(move |event: &UiEvent| {
+            if let UiEvent::Failed { id, .. } = event {
+                let saved: Vec<Record> =
+                    serde_json::from_slice(&lock_ignoring_poison(&written)).unwrap_or_default();
+                let status = saved
+                    .iter()
+                    .find(|record| &record.id == id)
+                    .map(|record| record.status);
+                lock_ignoring_poison(&seen).push(status);
+            }
+        }));
+        let files = (0..4)
+            .map(|i| FileToSend {
+                path: PathBuf::from(format!("/data/{i}.txt")),
+                name: format!("{i}.txt"),
+                size: 1,
+            })
+            .collect();
+        jobs.add_files(files, Vec::new());
+        until_idle(&jobs).await;
+        assert_eq!(
+            *lock_ignoring_poison(&on_disk_when_told),
+            [Some(Status::Failed); 4]
+        );
     }
 
     #[test]
