@@ -15,6 +15,7 @@ use anyhow::{Context as _, Result, bail};
 
 mod deploy;
 mod desktop;
+mod npm_tools;
 mod system;
 
 const USAGE: &str = "\
@@ -65,12 +66,15 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Runs a command in the workspace root, failing with its name when it fails.
+/// Runs a command (in the workspace root unless it has a folder of its own), failing with its name
+/// when it fails.
 fn step(root: &Path, name: &str, mut command: Command) -> Result<()> {
     println!("==> {name}");
     let started = Instant::now();
+    if command.get_current_dir().is_none() {
+        command.current_dir(root);
+    }
     let status = command
-        .current_dir(root)
         .status()
         .with_context(|| format!("could not start: {name}"))?;
     if !status.success() {
