@@ -18,6 +18,11 @@ const COMMANDS: &[&str] = &[
     "choose_results_folder",
     "list_results",
     "download_result",
+    "about_app",
+    "open_help",
+    "check_update",
+    "install_update",
+    "restart_app",
 ];
 
 fn main() {

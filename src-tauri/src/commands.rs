@@ -17,7 +17,7 @@ use crate::backend::AppBackend;
 use crate::error::CommandError;
 use crate::jobs::{Jobs, UiEvent};
 use crate::settings::{SettingsUpdate, SettingsView, check_api_url, normalize_api_url};
-use crate::{Launch, batching, files};
+use crate::{Launch, batching, files, updates};
 
 /// Runs blocking `work` off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -248,4 +248,75 @@ pub async fn download_result(
 ) -> Result<String, CommandError> {
     backend.api()?;
     Ok(jobs.add_result(name, size))
+}
+
+/// What the About dialog shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AboutView {
+    /// The product's name.
+    pub name: String,
+    /// The installed version.
+    pub version: String,
+    /// The service address in use ("" when none is set).
+    pub service_url: String,
+}
+
+/// The app's name and version, and the service it talks to.
+#[tauri::command]
+pub async fn about_app<R: Runtime>(
+    app: AppHandle<R>,
+    backend: State<'_, Arc<AppBackend>>,
+) -> Result<AboutView, CommandError> {
+    let backend = Arc::clone(&backend);
+    let settings = blocking(move || Ok(backend.store().view())).await?;
+    let package = app.package_info();
+    Ok(AboutView {
+        name: package.name.clone(),
+        version: package.version.to_string(),
+        service_url: settings.api_url,
+    })
+}
+
+/// Where the help is: the README's section for users.
+pub const HELP_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "#install");
+
+/// Opens the help in the user's browser.
+#[tauri::command]
+pub fn open_help<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
+    app.opener()
+        .open_url(HELP_URL, None::<&str>)
+        .map_err(|_| CommandError::new("io", "The help could not be opened."))
+}
+
+/// Looks for a newer version of the app.
+#[tauri::command]
+pub async fn check_update<R: Runtime>(
+    app: AppHandle<R>,
+    updates: State<'_, updates::Updates>,
+) -> Result<updates::UpdateCheck, CommandError> {
+    updates::check(&app, &updates).await
+}
+
+/// Installs the update the last check found, once no transfer moves; reports its phases on
+/// `events`.
+#[tauri::command]
+pub async fn install_update(
+    updates: State<'_, updates::Updates>,
+    jobs: State<'_, Jobs>,
+    events: Channel<updates::InstallPhase>,
+) -> Result<updates::UpdateCheck, CommandError> {
+    updates::install(&updates, &jobs, |phase| {
+        let _ = events.send(phase);
+    })
+    .await
+}
+
+/// Restarts into the installed update (refused while a transfer moves).
+#[tauri::command]
+pub fn restart_app<R: Runtime>(
+    app: AppHandle<R>,
+    jobs: State<'_, Jobs>,
+) -> Result<(), CommandError> {
+    updates::restart(&app, &jobs)
 }

@@ -234,6 +234,8 @@ struct Inner {
     queue: TransferQueue,
     state: Arc<Mutex<State>>,
     saver: Saver,
+    /// Woken whenever the list stops moving (see [`Jobs::until_idle`]).
+    idle: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -261,6 +263,11 @@ impl State {
         self.records.iter().any(|record| {
             Some(record.id.as_str()) != except && record.status.is_active() && record.name == name
         })
+    }
+
+    /// Whether a row moves, or has ended and is not announced yet.
+    fn is_busy(&self) -> bool {
+        self.announcing > 0 || self.records.iter().any(|record| record.status.is_active())
     }
 
     fn emit(&self, event: &UiEvent) {
@@ -312,6 +319,7 @@ impl Jobs {
                 queue: TransferQueue::new(CONCURRENT_TRANSFERS),
                 saver: Saver::start(Arc::clone(&state), write),
                 state,
+                idle: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -532,6 +540,25 @@ impl Jobs {
     /// The rows as they are now.
     pub fn records(&self) -> Vec<Record> {
         self.lock().records.clone()
+    }
+
+    /// Whether any row is still moving (or has ended and is being saved before the page is told).
+    pub fn is_busy(&self) -> bool {
+        self.lock().is_busy()
+    }
+
+    /// Waits until no row is moving; at once when none is.
+    pub async fn until_idle(&self) {
+        loop {
+            let idle = self.inner.idle.notified();
+            tokio::pin!(idle);
+            // Registered before looking, so a change between the look and the wait still wakes it.
+            idle.as_mut().enable();
+            if !self.is_busy() {
+                return;
+            }
+            idle.await;
+        }
     }
 
     /// Writes the list now and waits for it (at exit).
@@ -774,11 +801,14 @@ impl Jobs {
         self.end_of_work(&mut state);
     }
 
-    /// When nothing is moving any more, sends one notice for the rows that ended since the last.
+    /// When nothing is moving any more, wakes [`Self::until_idle`] and sends one notice for the
+    /// rows that ended since the last.
     fn end_of_work(&self, state: &mut State) {
-        let busy =
-            state.announcing > 0 || state.records.iter().any(|record| record.status.is_active());
-        if busy || state.batch_ready + state.batch_failed == 0 {
+        if state.is_busy() {
+            return;
+        }
+        self.inner.idle.notify_waiters();
+        if state.batch_ready + state.batch_failed == 0 {
             return;
         }
         let names = std::mem::take(&mut state.batch_names);

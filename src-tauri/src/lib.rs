@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod notices;
 pub mod rendering;
 pub mod settings;
+pub mod updates;
 
 use backend::{AppBackend, Notify};
 use error::CommandError;
@@ -90,6 +91,7 @@ pub fn manage_state<R: Runtime, M: tauri::Manager<R>>(
     manager.manage(backend);
     manager.manage(jobs.clone());
     manager.manage(Launch::since(launched));
+    manager.manage(updates::Updates::default());
     tauri::async_runtime::spawn(async move { jobs.resume() });
     Ok(())
 }
@@ -111,6 +113,11 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::choose_results_folder,
         commands::list_results,
         commands::download_result,
+        commands::about_app,
+        commands::open_help,
+        commands::check_update,
+        commands::install_update,
+        commands::restart_app,
     ])
 }
 
@@ -166,6 +173,7 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .setup(move |app| {
             let paths = app_paths(app)?;
             manage_state(
@@ -177,6 +185,11 @@ pub fn run() {
                 notifier(app.handle().clone()),
                 EngineOptions::default(),
             )?;
+            if let Some(window) = app.get_webview_window("main") {
+                let package = app.package_info();
+                // The title names the version, so a user (and support) can tell it at a glance.
+                let _ = window.set_title(&format!("{} {}", package.name, package.version));
+            }
             tracing::info!(
                 elapsed_ms = launch.elapsed().as_millis() as u64,
                 "the app is set up"

@@ -4,6 +4,8 @@
 //! - `stack`: starts the embedded local stack alone, in the foreground (Ctrl-C stops it).
 //! - `test`: the whole suite: formatting, clippy with warnings as errors, every test.
 //! - `bench`: the benchmarks recorded in BENCHMARKS.md.
+//! - `bundle`: the Linux packages (`.deb`, `.rpm`) with the Tauri bundler.
+//! - `icons`: makes every app icon from `icons/source.svg` into `icons/`.
 //!
 //! Written in Rust rather than shell so it runs the same on every platform the project builds on.
 
@@ -13,8 +15,10 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
+mod bundle;
 mod deploy;
 mod desktop;
+mod icons;
 mod npm_tools;
 mod system;
 
@@ -27,7 +31,9 @@ commands:
   stack [ARGS] start the local stack alone (S3 server, presign API, processor) on
                loopback; ARGS go to ddn-local (try: cargo xtask stack --help)
   test         check formatting, run clippy (-D warnings) and every test
-  bench        run the benchmarks recorded in BENCHMARKS.md";
+  bench        run the benchmarks recorded in BENCHMARKS.md
+  bundle       build the Linux packages (.deb and .rpm) into target/release/bundle
+  icons        make every app icon from icons/source.svg into icons/ (Tauri CLI)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -39,6 +45,8 @@ fn main() -> Result<()> {
         Some("stack") => run_stack(&root, &rest),
         Some("test") => test_all(&root),
         Some("bench") => bench(&root),
+        Some("bundle") => bundle::run(&root).map(|_| ()),
+        Some("icons") => icons::run(&root),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
