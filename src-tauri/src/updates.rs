@@ -178,11 +178,11 @@ pub async fn install(
 /// Restarts the app into the installed update, once no transfer moves. The list is saved first.
 ///
 /// # Errors
-/// `busy` while a transfer moves.
+/// `transfers_moving` while a transfer moves.
 pub fn restart<R: Runtime>(app: &AppHandle<R>, jobs: &Jobs) -> Result<(), CommandError> {
     if jobs.is_busy() {
         return Err(CommandError::new(
-            "busy",
+            "transfers_moving",
             "Transfers are still moving; restart when they are done.",
         ));
     }

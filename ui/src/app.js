@@ -7,6 +7,7 @@ import { pickLanguage, translator } from "./i18n.js";
 import { ListView } from "./view.js";
 import { SettingsForm } from "./settings-form.js";
 import { ResultsView } from "./results-view.js";
+import { UpdatePanel } from "./updates.js";
 import * as backend from "./backend.js";
 
 const state = {
@@ -33,6 +34,7 @@ const settingsForm = new SettingsForm({
   },
 });
 const resultsView = new ResultsView({ t, language: () => state.language, describe, announce });
+const updates = new UpdatePanel({ t, language: () => state.language, announce });
 
 function context() {
   return { language: state.language, t: t(), onAction };
@@ -61,6 +63,7 @@ function applyLanguage() {
   // the user's language.
   document.documentElement.removeAttribute("data-language-pending");
   resultsView.render();
+  updates.render();
   scheduleRender();
 }
 
@@ -70,6 +73,18 @@ function applySettings(settings) {
   state.language = pickLanguage(settings?.language, navigator.languages);
   byId("welcome").hidden = Boolean(settings?.configured);
   applyLanguage();
+}
+
+/** Opens About: the version, the service in use, the help, and updates. */
+async function openAbout() {
+  const translate = t();
+  const about = await backend.aboutApp().catch(() => null);
+  byId("about-version").textContent = about ? `${about.name} · ${translate("about.version", { version: about.version })}` : "";
+  byId("about-service").textContent = about?.serviceUrl
+    ? translate("about.service", { url: about.serviceUrl })
+    : translate("about.noService");
+  updates.render();
+  /** @type {HTMLDialogElement} */ (byId("about")).showModal();
 }
 
 /** @param {string} text */
@@ -160,10 +175,14 @@ async function start() {
   const openSettings = () => settingsForm.open(state.settings);
   byId("open-settings").addEventListener("click", openSettings);
   byId("welcome-setup").addEventListener("click", openSettings);
+  byId("open-about").addEventListener("click", () => openAbout().catch(showError));
+  byId("about-help").addEventListener("click", () => backend.openHelp().catch(showError));
   window.addEventListener("hashchange", route);
   route();
   onTransferEvents(await backend.restoreTransfers(onTransferEvents).catch(() => []));
   document.body.dataset.ready = "true";
+  // Looked for once the window is usable; only news worth acting on is shown.
+  updates.check(true);
 }
 
 start();

@@ -137,6 +137,38 @@ export function onFileDrop(handlers) {
   });
 }
 
+/** The app's name, version and the service address in use. */
+export function aboutApp() {
+  return invoke("about_app");
+}
+
+/** Opens the help in the user's browser. */
+export function openHelp() {
+  return invoke("open_help");
+}
+
+/**
+ * Looks for a newer version.
+ * @returns {Promise<{ state: "notConfigured" | "upToDate" | "available" | "installed", version?: string, notes?: string | null }>}
+ */
+export function checkUpdate() {
+  return invoke("check_update");
+}
+
+/**
+ * Installs the update the last check found, once no transfer moves; `onPhase` hears what it is
+ * doing (`waitingForTransfers`, `downloading` with `done`/`total`, `installing`).
+ * @param {(phase: any) => void} onPhase
+ */
+export function installUpdate(onPhase) {
+  return invoke("install_update", { events: channel(onPhase) });
+}
+
+/** Restarts into the installed update (refused while transfers move). */
+export function restartApp() {
+  return invoke("restart_app");
+}
+
 /**
  * A command's error (`{ kind, message }`) in plain words.
  * @param {unknown} error

@@ -21,6 +21,7 @@ mod desktop;
 mod icons;
 mod npm_tools;
 mod system;
+mod workflows;
 
 const USAGE: &str = "\
 usage: cargo xtask <command> [args]
@@ -119,6 +120,8 @@ fn test_all(root: &Path) -> Result<()> {
         .concat(),
     )?;
     let tauri_driver = desktop::tauri_driver(root)?;
+    // The updater test signs its updates with throwaway keys made by the pinned Tauri CLI.
+    let tauri_cli = npm_tools::install(root)?.join("tauri");
 
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
@@ -138,10 +141,19 @@ fn test_all(root: &Path) -> Result<()> {
 
     step(root, "UI logic (node --test)", ui_tests(root)?)?;
 
+    let workflows_started = Instant::now();
+    println!("==> GitHub workflows (actionlint, action-validator)");
+    workflows::check(root)?;
+    println!(
+        "==> GitHub workflows: ok in {:.1} s",
+        workflows_started.elapsed().as_secs_f64()
+    );
+
     let mut tests = cargo();
     tests
         .args(["test", "--workspace", "--locked"])
-        .env("TAURI_DRIVER", &tauri_driver);
+        .env("TAURI_DRIVER", &tauri_driver)
+        .env("TAURI_CLI", &tauri_cli);
     step(root, "cargo test", tests)?;
 
     deploy::test(root)?;
