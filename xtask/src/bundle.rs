@@ -49,6 +49,58 @@ pub fn run(root: &Path) -> Result<Packages> {
     Ok(packages)
 }
 
+/// Packages for the install tests, made in seconds by the same bundler and configuration from the
+/// debug build the window tests use (stripped of its debug information), instead of a release
+/// build that takes about 25 minutes on two cores from cold. What the install tests check (the
+/// dependencies apt resolves, the files and where they go, the window from the installed path,
+/// a clean removal) does not depend on how the binary was optimized; the release packages are
+/// built by [`run`] and by the release pipeline, and their sizes are in BENCHMARKS.md.
+pub fn for_tests(root: &Path) -> Result<Packages> {
+    system::ensure_packages(system::DESKTOP_PACKAGES)?;
+    let mut build = crate::cargo();
+    build.args([
+        "build",
+        "--locked",
+        "-p",
+        "ddn-desktop",
+        "--bin",
+        "ddn-transfer",
+    ]);
+    step(root, "build the app (debug) for the package tests", build)?;
+    let binary = target_dir(root).join("debug").join("ddn-transfer");
+    let staging = target_dir(root).join("package-test");
+    let staged = staging.join("debug");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("clearing {}", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staged)?;
+    let mut strip = std::process::Command::new("strip");
+    strip
+        .arg("--strip-debug")
+        .arg(&binary)
+        .arg("-o")
+        .arg(staged.join("ddn-transfer"));
+    step(root, "strip a copy of the debug build", strip)?;
+
+    let mut bundle = npm_tools::tauri(root)?;
+    bundle
+        .args(["bundle", "--ci", "--debug", "--bundles", "deb,rpm"])
+        .args(["--config", r#"{"bundle":{"createUpdaterArtifacts":false}}"#])
+        .env("CARGO_TARGET_DIR", &staging);
+    step(
+        root,
+        "bundle the test packages (tauri bundle: deb, rpm)",
+        bundle,
+    )?;
+    let version = workspace_version(root)?;
+    let bundles = staged.join("bundle");
+    Ok(Packages {
+        deb: only_package(&bundles.join("deb"), &version, "deb")?,
+        rpm: only_package(&bundles.join("rpm"), &version, "rpm")?,
+    })
+}
+
 /// The version in the root `Cargo.toml`'s `[workspace.package]`, the one every crate inherits.
 pub fn workspace_version(root: &Path) -> Result<String> {
     let manifest =
