@@ -55,19 +55,27 @@ pub fn run(root: &Path) -> Result<Packages> {
 /// dependencies apt resolves, the files and where they go, the window from the installed path,
 /// a clean removal) does not depend on how the binary was optimized; the release packages are
 /// built by [`run`] and by the release pipeline, and their sizes are in BENCHMARKS.md.
-pub fn for_tests(root: &Path) -> Result<Packages> {
+///
+/// With `build` false the debug binary is taken as `cargo test --workspace` left it: building it
+/// again alone would unify other features and rebuild Tauri for nothing.
+pub fn for_tests(root: &Path, build: bool) -> Result<Packages> {
     system::ensure_packages(system::DESKTOP_PACKAGES)?;
-    let mut build = crate::cargo();
-    build.args([
-        "build",
-        "--locked",
-        "-p",
-        "ddn-desktop",
-        "--bin",
-        "ddn-transfer",
-    ]);
-    step(root, "build the app (debug) for the package tests", build)?;
+    if build {
+        let mut build = crate::cargo();
+        build.args([
+            "build",
+            "--locked",
+            "-p",
+            "ddn-desktop",
+            "--bin",
+            "ddn-transfer",
+        ]);
+        step(root, "build the app (debug) for the package tests", build)?;
+    }
     let binary = target_dir(root).join("debug").join("ddn-transfer");
+    if !binary.is_file() {
+        bail!("no debug build of the app at {}", binary.display());
+    }
     let staging = target_dir(root).join("package-test");
     let staged = staging.join("debug");
     if staging.exists() {

@@ -4,10 +4,10 @@
 //!
 //! The icon maker also makes iOS, Android and Windows Store images, which this app does not ship:
 //! it writes into a scratch folder under `target/`, and only the desktop files listed in
-//! [`GENERATED`] are copied into `icons/`. Its default set has no 16, 48 or plain 256 px PNG
-//! (its 256 px one, `128x128@2x.png`, is installed in a high-density folder icon themes do not
-//! search), sizes Linux menus, launchers and app grids look up in the hicolor theme, so a second
-//! run makes those ([`EXTRA_PNG_SIZES`]).
+//! [`GENERATED`] are copied into `icons/`. Its default set has no 16, 48 or plain 256 px PNG,
+//! sizes Linux menus, launchers and app grids look up in the hicolor theme, so a second run makes
+//! those ([`EXTRA_PNG_SIZES`]). Its `128x128@2x.png` is left out: the Linux bundlers install it in
+//! `hicolor/256x256@2`, a folder that promises 512 px images, and `256x256.png` is that size.
 //!
 //! The PNGs stay 8-bit RGBA as the icon maker writes them: `tauri-codegen` refuses any other
 //! colour type for the window icon, and lossless recompression keeping RGBA (`optipng -nc -nb
@@ -34,7 +34,6 @@ const GENERATED: &[&str] = &[
     "48x48.png",
     "64x64.png",
     "128x128.png",
-    "128x128@2x.png",
     "256x256.png",
     "icon.png",
     "icon.ico",

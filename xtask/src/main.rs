@@ -2,7 +2,8 @@
 //!
 //! - `run`: builds the desktop app and opens it against the embedded local stack.
 //! - `stack`: starts the embedded local stack alone, in the foreground (Ctrl-C stops it).
-//! - `test`: the whole suite: formatting, clippy with warnings as errors, every test.
+//! - `test`: the whole suite: formatting, clippy with warnings as errors, every test, the
+//!   packages installed into a fresh Debian root (`test --packages`: that part alone).
 //! - `bench`: the benchmarks recorded in BENCHMARKS.md.
 //! - `bundle`: the Linux packages (`.deb`, `.rpm`) with the Tauri bundler.
 //! - `icons`: makes every app icon from `icons/source.svg` into `icons/`.
@@ -20,6 +21,7 @@ mod deploy;
 mod desktop;
 mod icons;
 mod npm_tools;
+mod packages;
 mod system;
 mod workflows;
 
@@ -31,7 +33,10 @@ commands:
                (stopped when the window closes); ARGS go to ddn-local
   stack [ARGS] start the local stack alone (S3 server, presign API, processor) on
                loopback; ARGS go to ddn-local (try: cargo xtask stack --help)
-  test         check formatting, run clippy (-D warnings) and every test
+  test         check formatting, run clippy (-D warnings) and every test, then the
+               packages (installed into a fresh Debian root: needs root and mounts)
+  test --packages  only the packages: bundle them from the debug build, install the
+               .deb into a fresh Debian root, open the installed app, remove it
   bench        run the benchmarks recorded in BENCHMARKS.md
   bundle       build the Linux packages (.deb and .rpm) into target/release/bundle
   icons        make every app icon from icons/source.svg into icons/ (Tauri CLI)";
@@ -44,6 +49,9 @@ fn main() -> Result<()> {
     match command.as_deref() {
         Some("run") => desktop::run(&root, &rest),
         Some("stack") => run_stack(&root, &rest),
+        Some("test") if rest.iter().any(|arg| arg == "--packages") => {
+            packages::test(&root, &bundle::for_tests(&root, true)?)
+        }
         Some("test") => test_all(&root),
         Some("bench") => bench(&root),
         Some("bundle") => bundle::run(&root).map(|_| ()),
@@ -157,6 +165,9 @@ fn test_all(root: &Path) -> Result<()> {
     step(root, "cargo test", tests)?;
 
     deploy::test(root)?;
+
+    // The debug build `cargo test` made above, bundled and installed as users install it.
+    packages::test(root, &bundle::for_tests(root, false)?)?;
 
     println!(
         "All checks passed in {:.0} s.",
