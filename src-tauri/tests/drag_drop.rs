@@ -85,7 +85,12 @@ fn glide(display: &Display, from: (i32, i32), to: (i32, i32)) -> Result<()> {
 /// The centre of the drop zone on the screen: the app window's position plus the zone's place in
 /// the page.
 async fn drop_zone_on_screen(display: &Display, app: &support::Session) -> Result<(i32, i32)> {
-    let found = xdotool(display, &["search", "--name", "^DDN Transfer$"])?;
+    // The window is titled with the app's name and version.
+    let title = format!(
+        "^DDN Transfer {}$",
+        env!("CARGO_PKG_VERSION").replace('.', "\\.")
+    );
+    let found = xdotool(display, &["search", "--name", &title])?;
     let window = found.lines().next().context("the app's window")?.to_owned();
     let geometry = xdotool(display, &["getwindowgeometry", "--shell", &window])?;
     let field = |name: &str| -> Result<i32> {
