@@ -49,6 +49,21 @@ fn has(name: &'static str) -> impl Fn(&Found) -> bool {
 }
 
 /// Whether an object carries the upload id `id` (the bytes are in place by then).
+/// Puts a new version of `key` as if in the same second as the one stored. S3 keeps modification
+/// times to the second, so two uploads of one size in the same second list exactly alike; s3s-fs
+/// keeps finer times, so the new file is given the old one's to match.
+async fn put_input_in_the_same_second(stack: &LocalStack, key: &str, body: &[u8], upload_id: &str) {
+    let stored = stack.data_dir().join(stack.in_bucket()).join(key);
+    let first_modified = std::fs::metadata(&stored).unwrap().modified().unwrap();
+    put_input(stack, key, body, Some(upload_id)).await;
+    std::fs::File::options()
+        .write(true)
+        .open(&stored)
+        .unwrap()
+        .set_modified(first_modified)
+        .unwrap();
+}
+
 fn carries(id: &'static str) -> impl Fn(&Found) -> bool {
     move |(_, metadata)| metadata.get(UPLOAD_ID_META).map(String::as_str) == Some(id)
 }
@@ -205,17 +220,7 @@ async fn a_same_size_re_upload_within_the_same_second_is_processed_again() {
     let (bytes, _) = wait_for(&stack, key, carries("upload-a")).await;
     assert_eq!(bytes, b"version A");
 
-    // S3 keeps modification times to the second, so two uploads of one size in the same second
-    // list exactly alike. s3s-fs keeps finer times: give the new file the old one's to match.
-    let stored = stack.data_dir().join(stack.in_bucket()).join(key);
-    let first_modified = std::fs::metadata(&stored).unwrap().modified().unwrap();
-    put_input(&stack, key, b"version B", Some("upload-b")).await;
-    std::fs::File::options()
-        .write(true)
-        .open(&stored)
-        .unwrap()
-        .set_modified(first_modified)
-        .unwrap();
+    put_input_in_the_same_second(&stack, key, b"version B", "upload-b").await;
 
     let (bytes, _) = wait_for(&stack, key, carries("upload-b")).await;
     assert_eq!(bytes, b"version B");
@@ -229,15 +234,7 @@ async fn a_re_upload_of_the_same_bytes_under_a_new_upload_id_is_answered_again()
     put_input(&stack, key, b"same bytes", Some("first-upload")).await;
     wait_for(&stack, key, carries("first-upload")).await;
 
-    let stored = stack.data_dir().join(stack.in_bucket()).join(key);
-    let first_modified = std::fs::metadata(&stored).unwrap().modified().unwrap();
-    put_input(&stack, key, b"same bytes", Some("second-upload")).await;
-    std::fs::File::options()
-        .write(true)
-        .open(&stored)
-        .unwrap()
-        .set_modified(first_modified)
-        .unwrap();
+    put_input_in_the_same_second(&stack, key, b"same bytes", "second-upload").await;
 
     let (bytes, _) = wait_for(&stack, key, carries("second-upload")).await;
     assert_eq!(bytes, b"same bytes");
