@@ -15,6 +15,10 @@ pub struct Packages {
     pub rpm: PathBuf,
 }
 
+/// The bundler's configuration for packages without updater artifacts, which are signed with the
+/// release key that only the release pipeline holds.
+const WITHOUT_UPDATER_ARTIFACTS: &str = r#"{"bundle":{"createUpdaterArtifacts":false}}"#;
+
 /// Builds the `.deb` and `.rpm` of the workspace's version and answers where they are.
 pub fn run(root: &Path) -> Result<Packages> {
     system::ensure_packages(system::DESKTOP_PACKAGES)?;
@@ -22,9 +26,8 @@ pub fn run(root: &Path) -> Result<Packages> {
     build
         .args(["build", "--ci", "--bundles", "deb,rpm"])
         .env("CARGO_TARGET_DIR", target_dir(root));
-    // Updater artifacts are signed with the release key, which only the release pipeline holds.
     if std::env::var_os("TAURI_SIGNING_PRIVATE_KEY").is_none() {
-        build.args(["--config", r#"{"bundle":{"createUpdaterArtifacts":false}}"#]);
+        build.args(["--config", WITHOUT_UPDATER_ARTIFACTS]);
     }
     step(
         root,
@@ -32,12 +35,7 @@ pub fn run(root: &Path) -> Result<Packages> {
         build,
     )?;
 
-    let version = workspace_version(root)?;
-    let bundle = target_dir(root).join("release").join("bundle");
-    let packages = Packages {
-        deb: only_package(&bundle.join("deb"), &version, "deb")?,
-        rpm: only_package(&bundle.join("rpm"), &version, "rpm")?,
-    };
+    let packages = packages_in(root, &target_dir(root).join("release").join("bundle"))?;
     for package in [&packages.deb, &packages.rpm] {
         let size = std::fs::metadata(package)?.len();
         println!(
@@ -94,18 +92,22 @@ pub fn for_tests(root: &Path, build: bool) -> Result<Packages> {
     let mut bundle = npm_tools::tauri(root)?;
     bundle
         .args(["bundle", "--ci", "--debug", "--bundles", "deb,rpm"])
-        .args(["--config", r#"{"bundle":{"createUpdaterArtifacts":false}}"#])
+        .args(["--config", WITHOUT_UPDATER_ARTIFACTS])
         .env("CARGO_TARGET_DIR", &staging);
     step(
         root,
         "bundle the test packages (tauri bundle: deb, rpm)",
         bundle,
     )?;
+    packages_in(root, &staged.join("bundle"))
+}
+
+/// The `.deb` and `.rpm` of the workspace's version in the bundler's output folder `bundle`.
+fn packages_in(root: &Path, bundle: &Path) -> Result<Packages> {
     let version = workspace_version(root)?;
-    let bundles = staged.join("bundle");
     Ok(Packages {
-        deb: only_package(&bundles.join("deb"), &version, "deb")?,
-        rpm: only_package(&bundles.join("rpm"), &version, "rpm")?,
+        deb: only_package(&bundle.join("deb"), &version, "deb")?,
+        rpm: only_package(&bundle.join("rpm"), &version, "rpm")?,
     })
 }
 
