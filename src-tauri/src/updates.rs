@@ -193,52 +193,54 @@ pub fn restart<R: Runtime>(app: &AppHandle<R>, jobs: &Jobs) -> Result<(), Comman
 /// The updater's error in the app's words: which kind of failure, never its details (they can
 /// carry addresses).
 fn update_error(error: tauri_plugin_updater::Error) -> CommandError {
-    use tauri_plugin_updater::Error;
-    tracing::warn!(error = %error_class(&error), "update failed");
-    match error {
-        Error::Minisign(_)
-        | Error::Base64(_)
-        | Error::SignatureUtf8(_)
-        | Error::SignedVersionMismatch { .. }
-        | Error::MissingSignedVersion
-        | Error::InvalidUpdaterFormat => CommandError::new(
+    let (failure, class) = classify(&error);
+    tracing::warn!(error = %class, "update failed");
+    match failure {
+        UpdateFailure::Unverified => CommandError::new(
             "update_unverified",
             "The update could not be verified, so it was not installed. The app is unchanged.",
         ),
-        Error::Reqwest(_)
-        | Error::Network(_)
-        | Error::ReleaseNotFound
-        | Error::Serialization(_)
-        | Error::Semver(_)
-        | Error::UrlParse(_)
-        | Error::TargetNotFound(_)
-        | Error::TargetsNotFound(_)
-        | Error::InsecureTransportProtocol => CommandError::new(
+        UpdateFailure::Unreachable => CommandError::new(
             "update_unreachable",
             "The update server could not be reached. Try again later.",
         ),
-        _ => CommandError::new(
+        UpdateFailure::Failed => CommandError::new(
             "update_failed",
             "The update could not be installed. The app is unchanged.",
         ),
     }
 }
 
-/// A short name for the kind of updater failure, for the log.
-fn error_class(error: &tauri_plugin_updater::Error) -> &'static str {
+/// How an update failed, as the page words it.
+enum UpdateFailure {
+    /// Its signature or its contents did not check out; nothing was installed.
+    Unverified,
+    /// The update server or its manifest could not be used.
+    Unreachable,
+    /// Anything else, such as the file system refusing the new version.
+    Failed,
+}
+
+/// What kind of updater failure `error` is, and a short name for it in the log: one table, so
+/// the page's words and the log never disagree.
+fn classify(error: &tauri_plugin_updater::Error) -> (UpdateFailure, &'static str) {
+    use UpdateFailure::{Failed, Unreachable, Unverified};
     use tauri_plugin_updater::Error;
     match error {
-        Error::Minisign(_) => "signature does not verify",
-        Error::Base64(_) | Error::SignatureUtf8(_) => "signature unreadable",
-        Error::SignedVersionMismatch { .. } => "signed for another version",
-        Error::MissingSignedVersion => "signature names no version",
-        Error::InvalidUpdaterFormat => "not an installable package",
-        Error::Reqwest(_) | Error::Network(_) => "network",
+        Error::Minisign(_) => (Unverified, "signature does not verify"),
+        Error::Base64(_) | Error::SignatureUtf8(_) => (Unverified, "signature unreadable"),
+        Error::SignedVersionMismatch { .. } => (Unverified, "signed for another version"),
+        Error::MissingSignedVersion => (Unverified, "signature names no version"),
+        Error::InvalidUpdaterFormat => (Unverified, "not an installable package"),
+        Error::Reqwest(_) | Error::Network(_) => (Unreachable, "network"),
         Error::ReleaseNotFound | Error::Serialization(_) | Error::Semver(_) => {
-            "bad release manifest"
+            (Unreachable, "bad release manifest")
         }
-        Error::TargetNotFound(_) | Error::TargetsNotFound(_) => "no build for this platform",
-        Error::Io(_) => "file system",
-        _ => "other",
+        Error::TargetNotFound(_) | Error::TargetsNotFound(_) => {
+            (Unreachable, "no build for this platform")
+        }
+        Error::UrlParse(_) | Error::InsecureTransportProtocol => (Unreachable, "other"),
+        Error::Io(_) => (Failed, "file system"),
+        _ => (Failed, "other"),
     }
 }
