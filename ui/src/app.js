@@ -3,6 +3,7 @@
 // something lives in the tested modules beside this one.
 
 import { applyEvents, emptyList } from "./transfers.js";
+import { actionNamed } from "./actions.js";
 import { pickLanguage, translator } from "./i18n.js";
 import { ListView } from "./view.js";
 import { SettingsForm } from "./settings-form.js";
@@ -99,11 +100,17 @@ function onTransferEvents(events) {
 }
 
 /**
- * @param {string} action
+ * Calls the command of a row's button (its `data-action`) with the row's id.
+ * @param {string} name
  * @param {string} id
  */
-function onAction(action, id) {
-  backend.runAction(action, id).catch(showError);
+function onAction(name, id) {
+  const action = actionNamed(name);
+  if (!action) {
+    showError(new Error(`unknown action ${name}`));
+    return;
+  }
+  backend[action.command](id).catch(showError);
 }
 
 /** @param {unknown} error */

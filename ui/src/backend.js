@@ -47,22 +47,31 @@ export function restoreTransfers(onEvents) {
   return invoke("restore_transfers", { events: channel(onEvents) });
 }
 
-const ACTION_COMMANDS = {
-  cancel: "cancel_transfer",
-  retry: "retry_transfer",
-  open: "open_result",
-  show: "show_result",
-  remove: "remove_transfer",
-};
+// The row actions' commands (`actions.js` says which row offers which); each takes the row's id.
 
-/**
- * @param {string} action one of cancel, retry, open, show, remove
- * @param {string} id
- */
-export function runAction(action, id) {
-  const command = ACTION_COMMANDS[/** @type {keyof typeof ACTION_COMMANDS} */ (action)];
-  if (!command) return Promise.reject(new Error(`unknown action ${action}`));
-  return invoke(command, { id });
+/** Stops a transfer. @param {string} id */
+export function cancelTransfer(id) {
+  return invoke("cancel_transfer", { id });
+}
+
+/** Sends a failed or cancelled transfer again. @param {string} id */
+export function retryTransfer(id) {
+  return invoke("retry_transfer", { id });
+}
+
+/** Opens a transfer's result with the system's app for it. @param {string} id */
+export function openResult(id) {
+  return invoke("open_result", { id });
+}
+
+/** Shows a transfer's result in the file manager. @param {string} id */
+export function showResult(id) {
+  return invoke("show_result", { id });
+}
+
+/** Takes a finished transfer off the list. @param {string} id */
+export function removeTransfer(id) {
+  return invoke("remove_transfer", { id });
 }
 
 /** The settings as in effect (the token itself never reaches the page). */

@@ -187,16 +187,12 @@ function nextRow(row, event) {
 }
 
 /**
- * What the user can do with a row now.
- * @param {Row} row
+ * Whether a row in this status is still on its way (waiting, moving bytes or processing), so it
+ * can be cancelled but not removed; what a row offers is in `actions.js`.
+ * @param {string} status
  */
-export function actionsFor(row) {
-  return {
-    cancel: ACTIVE.has(row.status),
-    retry: row.status === Status.Failed || row.status === Status.Cancelled,
-    open: row.status === Status.Ready && row.resultPath != null,
-    remove: !ACTIVE.has(row.status),
-  };
+export function isActive(status) {
+  return ACTIVE.has(status);
 }
 
 /**

@@ -5,7 +5,8 @@
 // keep unchanged rows identical), so 200 transfers reporting progress ten times a second touch
 // only the rows that moved and are seen.
 
-import { actionsFor, totals } from "./transfers.js";
+import { actionsFor } from "./actions.js";
+import { totals } from "./transfers.js";
 import { formatBytes, formatDuration, formatSpeed, percent } from "./format.js";
 import { errorMessage } from "./i18n.js";
 
@@ -262,14 +263,6 @@ function createRowElement(id) {
   return item;
 }
 
-const ACTION_LABELS = [
-  ["cancel", "action.cancel"],
-  ["retry", "action.retry"],
-  ["open", "action.open"],
-  ["show", "action.showInFolder"],
-  ["remove", "action.remove"],
-];
-
 /**
  * @param {HTMLLIElement} item
  * @param {import("./transfers.js").Row} row
@@ -291,21 +284,18 @@ function fillRowElement(item, row, context) {
   detailElement.textContent = detail(row, context);
   detailElement.title = detailElement.textContent;
 
-  const allowed = actionsFor(row);
+  const wanted = actionsFor(row);
   const actions = /** @type {HTMLElement} */ (item.querySelector(".transfer-actions"));
-  const wanted = ACTION_LABELS.filter(([action]) =>
-    action === "show" ? allowed.open : allowed[/** @type {keyof typeof allowed} */ (action)],
-  );
   // Buttons are remade only when they change, so a focused Cancel keeps the focus while its row
   // reports progress.
-  const key = `${context.language}:${wanted.map(([action]) => action).join(",")}`;
+  const key = `${context.language}:${wanted.map((action) => action.name).join(",")}`;
   if (actions.dataset.key === key) return;
   actions.dataset.key = key;
   actions.replaceChildren(
-    ...wanted.map(([action, label]) => {
+    ...wanted.map(({ name, label }) => {
       const button = document.createElement("button");
       button.type = "button";
-      button.dataset.action = action;
+      button.dataset.action = name;
       button.textContent = t(label);
       button.setAttribute("aria-label", `${t(label)}: ${row.name}`);
       return button;
