@@ -9,7 +9,7 @@
 # incomplete for DDN_ABORT_MULTIPART_DAYS. Other policy statements and lifecycle rules are kept.
 #
 # The role may be assumed by Lambda only. Its one inline policy allows what the function signs
-# for and nothing more (see function_policy in lib.sh); AmazonS3FullAccess, which the old scripts
+# for and nothing more (see function_policy in lib/policies.sh); AmazonS3FullAccess, which the old scripts
 # attached, is detached. Safe to run again: it converges instead of failing.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -59,7 +59,7 @@ ensure_bucket() {
 
   abort_multipart_rule >"$WORK_DIR/rule.json"
   if aws_maybe NoSuchLifecycleConfiguration s3api get-bucket-lifecycle-configuration --bucket "$bucket" --output json; then
-    printf '%s' "$CLI_OUT" | python3 -c 'import json, sys; print(json.dumps({"Rules": json.load(sys.stdin).get("Rules", [])}))' >"$WORK_DIR/lifecycle.json"
+    printf '%s' "$CLI_OUT" | ddn_deploy lifecycle-rules >"$WORK_DIR/lifecycle.json"
   else
     : >"$WORK_DIR/lifecycle.json"
   fi

@@ -22,39 +22,17 @@ build_package
 ensure_log_group "$FUNCTION_LOG_GROUP"
 deploy_function
 
-# The access log: one JSON line per request. Only context variables, none of which holds the query
-# string (file names) or a header (tokens).
+# The access log: one JSON line per request. Only context variables (listed in ddn_deploy.py),
+# none of which holds the query string (file names) or a header (tokens).
 access_log_settings() {
-  python3 - "arn:aws:logs:$AWS_REGION:$ACCOUNT_ID:log-group:$API_LOG_GROUP" <<'PY'
-import json, sys
-fields = {
-    "requestId": "$context.requestId",
-    "time": "$context.requestTime",
-    "ip": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
-    "route": "$context.routeKey",
-    "path": "$context.path",
-    "status": "$context.status",
-    "responseLength": "$context.responseLength",
-    "latencyMs": "$context.responseLatency",
-    "integrationLatencyMs": "$context.integrationLatency",
-    "integrationStatus": "$context.integrationStatus",
-    "error": "$context.error.message",
-    "integrationError": "$context.integrationErrorMessage",
-}
-print(json.dumps({"DestinationArn": sys.argv[1], "Format": json.dumps(fields, separators=(",", ":"))}))
-PY
+  ddn_deploy access-log-settings "arn:aws:logs:$AWS_REGION:$ACCOUNT_ID:log-group:$API_LOG_GROUP"
 }
 
 # The source ARN the function's permission statement $1 allows, or nothing when there is none.
 permission_source() {
   aws_maybe ResourceNotFoundException lambda get-policy --function-name "$DDN_LAMBDA_FUNC_NAME" \
     --query Policy --output text || return 0
-  printf '%s' "$CLI_OUT" | python3 -c '
-import json, sys
-for statement in json.load(sys.stdin).get("Statement", []):
-    if statement.get("Sid") == sys.argv[1]:
-        print(statement.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "?"))' "$1"
+  printf '%s' "$CLI_OUT" | ddn_deploy permission-source "$1"
 }
 
 add_permission() {

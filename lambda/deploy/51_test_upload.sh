@@ -16,13 +16,7 @@ file=$DDN_TEST_IMAGE_PATH
 [ -f "$file" ] || die "DDN_TEST_IMAGE_PATH=$file is not a file"
 name=$DDN_TEST_IMAGE_KEY
 size=$(wc -c <"$file" | tr -d ' ')
-md5=$(python3 -c '
-import base64, hashlib, sys
-digest = hashlib.md5()
-with open(sys.argv[1], "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-        digest.update(block)
-print(base64.b64encode(digest.digest()).decode())' "$file")
+md5=$(ddn_deploy md5-base64 "$file")
 
 step "upload $name ($size bytes) through $API_URL"
 api_get "/presign?file=$(url_encode "$name")&mode=upload&size=$size&md5=$(url_encode "$md5")" "$WORK_DIR/presign.json"

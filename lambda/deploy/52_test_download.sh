@@ -61,13 +61,7 @@ if [ -n "$size" ] && [ "$received" != "$size" ]; then
 fi
 checked="size checked"
 if [[ $etag =~ ^[0-9a-f]{32}$ ]]; then
-  md5=$(python3 -c '
-import hashlib, sys
-digest = hashlib.md5()
-with open(sys.argv[1], "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-        digest.update(block)
-print(digest.hexdigest())' "$part")
+  md5=$(ddn_deploy md5-hex "$part")
   if [ "$md5" != "$etag" ]; then
     rm -f "$part"
     die "the downloaded bytes do not match the result's MD5"

@@ -5,8 +5,8 @@
 #
 # Prints the token (give it to the user; it is not stored anywhere and cannot be shown again) and
 # the line user:sha256hex for DDN_TOKENS. Add the line to DDN_TOKENS (entries are separated by
-# commas, with no whitespace inside an entry: the rule of check_token_entries in lib.sh and of the
-# function; a user may have several, which is how tokens are rotated) and run
+# commas, with no whitespace inside an entry: the rule of check_token_entries in lib/settings.sh
+# and of the function; a user may have several, which is how tokens are rotated) and run
 # ./02_update_function.sh.
 set -euo pipefail
 
@@ -21,13 +21,4 @@ command -v python3 >/dev/null 2>&1 || {
 }
 
 # 32 random bytes, URL-safe base64: 43 characters, 256 bits.
-python3 - "$user" <<'PY'
-import hashlib, secrets, sys
-user = sys.argv[1]
-token = secrets.token_urlsafe(32)
-digest = hashlib.sha256(token.encode()).hexdigest()
-print(f"token for {user} (give it to them; it cannot be shown again):")
-print(f"  {token}")
-print("DDN_TOKENS entry (add it to DDN_TOKENS, comma-separated, as it is, then run ./02_update_function.sh):")
-print(f"  {user}:{digest}")
-PY
+python3 "$(dirname "${BASH_SOURCE[0]}")/ddn_deploy.py" new-token "$user"

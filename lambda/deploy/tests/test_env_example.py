@@ -16,7 +16,8 @@ COMMENTED = {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "DDN_ENV_
 
 def read_by_scripts() -> set[str]:
     names: set[str] = set()
-    for script in DEPLOY_DIR.glob("*.sh"):
+    # The scripts, and the parts of lib.sh in lib/.
+    for script in DEPLOY_DIR.rglob("*.sh"):
         for name in re.findall(r"\$\{?((?:DDN|AWS)_[A-Z0-9_]+|ACCOUNT_ID|RUST_LOG)\b", script.read_text()):
             names.add(name)
     return names - NOT_SETTINGS - {"AWS_DEFAULT_REGION", "AWS_PAGER"}
