@@ -1,5 +1,6 @@
 //! The deploy scripts' checks (`lambda/deploy`): shellcheck, then their Python test suite, which
-//! runs the scripts against an AWS emulator and the local stack, all on loopback.
+//! runs the scripts against an AWS emulator and the local stack, all on loopback, and tests the
+//! scripts' Python helper (`ddn_deploy.py`) on its own.
 //!
 //! The suite's packages (the emulator, the AWS CLI, boto3) are pinned in
 //! `lambda/deploy/tests/requirements.txt` and installed from PyPI into a virtual environment under
@@ -12,10 +13,12 @@ use std::process::Command;
 use anyhow::{Context as _, Result, bail};
 
 const DEPLOY_DIR: &str = "lambda/deploy";
+/// The parts of `lib.sh`, which it sources.
+const LIB_DIR: &str = "lambda/deploy/lib";
 const TESTS_DIR: &str = "lambda/deploy/tests";
 const REQUIREMENTS: &str = "lambda/deploy/tests/requirements.txt";
 
-/// Runs shellcheck on every script, then the deploy test suite.
+/// Runs shellcheck on every script and every part of `lib.sh`, then the deploy test suite.
 pub fn test(root: &Path) -> Result<()> {
     let mut shellcheck = Command::new("shellcheck");
     shellcheck
@@ -38,18 +41,23 @@ pub fn test(root: &Path) -> Result<()> {
     super::step(root, "deploy scripts (AWS emulator, local stack)", suite)
 }
 
-/// The scripts, as paths relative to the workspace root, in a stable order.
+/// The scripts, then the parts of `lib.sh`, as paths relative to the workspace root, in a stable
+/// order.
 fn scripts(root: &Path) -> Result<Vec<PathBuf>> {
-    let folder = root.join(DEPLOY_DIR);
-    let mut found: Vec<PathBuf> = fs::read_dir(&folder)
-        .with_context(|| format!("reading {}", folder.display()))?
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|extension| extension == "sh"))
-        .filter_map(|path| path.strip_prefix(root).ok().map(Path::to_path_buf))
-        .collect();
-    found.sort();
-    if found.is_empty() {
-        bail!("no scripts found in {}", folder.display());
+    let mut found = Vec::new();
+    for folder in [DEPLOY_DIR, LIB_DIR] {
+        let folder = root.join(folder);
+        let mut in_folder: Vec<PathBuf> = fs::read_dir(&folder)
+            .with_context(|| format!("reading {}", folder.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|extension| extension == "sh"))
+            .filter_map(|path| path.strip_prefix(root).ok().map(Path::to_path_buf))
+            .collect();
+        if in_folder.is_empty() {
+            bail!("no scripts found in {}", folder.display());
+        }
+        in_folder.sort();
+        found.append(&mut in_folder);
     }
     Ok(found)
 }
