@@ -96,7 +96,10 @@ pub async fn serve_connections<M, S, B>(
     }
 }
 
-async fn answer<S: ObjectStore>(
+/// Answers one HTTP request with `service`: the request converted to an [`ApiRequest`] (with the
+/// request id `local-{id}`), the service's answer converted back. A query string that is not
+/// UTF-8 once decoded is answered `invalid_parameter`.
+pub async fn answer<S: ObjectStore>(
     service: &PresignService<S>,
     request: &Request<Incoming>,
     id: u64,
