@@ -2,11 +2,13 @@
 //!
 //! - `run`: builds the desktop app and opens it against the embedded local stack.
 //! - `stack`: starts the embedded local stack alone, in the foreground (Ctrl-C stops it).
-//! - `test`: the whole suite: formatting, clippy with warnings as errors, every test, the
-//!   packages installed into a fresh Debian root (`test --packages`: that part alone).
+//! - `test`: the whole suite: the invariants (`tidy`), formatting, clippy with warnings as
+//!   errors, every test, the packages installed into a fresh Debian root (`test --packages`:
+//!   that part alone).
 //! - `bench`: the benchmarks recorded in BENCHMARKS.md.
 //! - `bundle`: the Linux packages (`.deb`, `.rpm`) with the Tauri bundler.
 //! - `icons`: makes every app icon from `icons/source.svg` into `icons/`.
+//! - `tidy`: checks the architecture's invariants on the tree (`test` runs it first).
 //!
 //! Written in Rust rather than shell so it runs the same on every platform the project builds on.
 
@@ -23,6 +25,7 @@ mod icons;
 mod npm_tools;
 mod packages;
 mod system;
+mod tidy;
 mod workflows;
 
 const USAGE: &str = "\
@@ -33,13 +36,18 @@ commands:
                (stopped when the window closes); ARGS go to ddn-local
   stack [ARGS] start the local stack alone (S3 server, presign API, processor) on
                loopback; ARGS go to ddn-local (try: cargo xtask stack --help)
-  test         check formatting, run clippy (-D warnings) and every test, then the
-               packages (installed into a fresh Debian root: needs root and mounts)
+  test         check the invariants (tidy) and formatting, run clippy (-D warnings) and
+               every test, then the packages (installed into a fresh Debian root: needs
+               root and mounts)
   test --packages  only the packages: bundle them from the debug build, install the
                .deb into a fresh Debian root, open the installed app, remove it
   bench        run the benchmarks recorded in BENCHMARKS.md
   bundle       build the Linux packages (.deb and .rpm) into target/release/bundle
-  icons        make every app icon from icons/source.svg into icons/ (Tauri CLI)";
+  icons        make every app icon from icons/source.svg into icons/ (Tauri CLI)
+  tidy         check the architecture's invariants (ARCHITECTURE.md) on the tree: the
+               contract's dependencies, no Tauri in the engine, no object bytes in the
+               function, loopback binds, the four lists of commands, module docs
+               (test runs it first)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -56,6 +64,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(&root),
         Some("bundle") => bundle::run(&root).map(|_| ()),
         Some("icons") => icons::run(&root),
+        Some("tidy") => tidy::run(&root),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(())
@@ -119,6 +128,14 @@ fn run_stack(root: &Path, args: &[String]) -> Result<()> {
 
 fn test_all(root: &Path) -> Result<()> {
     let started = Instant::now();
+    // The invariants first: they need no build, so a broken rule fails in seconds.
+    let tidy_started = Instant::now();
+    println!("==> tidy (the architecture's invariants)");
+    tidy::run(root)?;
+    println!(
+        "==> tidy: ok in {:.1} s",
+        tidy_started.elapsed().as_secs_f64()
+    );
     system::ensure_packages(
         &[
             system::TEST_PACKAGES,
