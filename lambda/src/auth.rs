@@ -2,7 +2,7 @@
 //!
 //! Tokens are never stored, only their hashes (`DDN_TOKENS=alice:HEX,bob:HEX`). The deploy scripts
 //! check `DDN_TOKENS` by the same rule as [`TokenTable::parse`] (`check_token_entries` in
-//! `lambda/deploy/lib.sh`; both are tested against `lambda/tests/data/token_entries.json`), so a
+//! `lambda/deploy/lib/settings.sh`; both are tested against `lambda/tests/data/token_entries.json`), so a
 //! value they deploy never stops a cold start. A presented token is
 //! hashed and compared with every configured hash in constant time, without stopping at the first
 //! match, so the answer's timing says nothing about which hash was close. One user may have several
