@@ -14,10 +14,11 @@ use tauri_plugin_dialog::DialogExt as _;
 use tauri_plugin_opener::OpenerExt as _;
 
 use crate::backend::AppBackend;
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorKind};
+use crate::jobs::batching;
 use crate::jobs::{Jobs, UiEvent};
 use crate::settings::{SettingsUpdate, SettingsView, check_api_url, normalize_api_url};
-use crate::{Launch, batching, files, updates};
+use crate::{Launch, files, updates};
 
 /// Runs blocking `work` off the async threads.
 async fn blocking<T: Send + 'static>(
@@ -25,7 +26,9 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, CommandError> {
     tauri::async_runtime::spawn_blocking(work)
         .await
-        .map_err(|_| CommandError::new("internal", "The app stopped a task unexpectedly."))?
+        .map_err(|_| {
+            CommandError::new(ErrorKind::Internal, "The app stopped a task unexpectedly.")
+        })?
 }
 
 /// The settings as the page shows them.
@@ -73,7 +76,7 @@ pub async fn test_connection(
     };
     let Some(token) = token else {
         return Err(CommandError::new(
-            "invalid_settings",
+            ErrorKind::InvalidSettings,
             "Enter the access token.",
         ));
     };
@@ -143,7 +146,7 @@ pub fn open_result<R: Runtime>(
     let path = existing_result(&jobs, &id)?;
     app.opener()
         .open_path(path.to_string_lossy(), None::<&str>)
-        .map_err(|_| CommandError::new("io", "No app could open this file."))
+        .map_err(|_| CommandError::new(ErrorKind::Io, "No app could open this file."))
 }
 
 /// Shows a result in its folder.
@@ -156,14 +159,14 @@ pub fn show_result<R: Runtime>(
     let path = existing_result(&jobs, &id)?;
     app.opener()
         .reveal_item_in_dir(&path)
-        .map_err(|_| CommandError::new("io", "The folder could not be shown."))
+        .map_err(|_| CommandError::new(ErrorKind::Io, "The folder could not be shown."))
 }
 
 fn existing_result(jobs: &Jobs, id: &str) -> Result<PathBuf, CommandError> {
     let path = jobs.result_path(id)?;
     if !path.is_file() {
         return Err(CommandError::new(
-            "not_found",
+            ErrorKind::NotFound,
             "The result is no longer where it was saved.",
         ));
     }
@@ -286,7 +289,7 @@ pub const HELP_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "#install");
 pub fn open_help<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
     app.opener()
         .open_url(HELP_URL, None::<&str>)
-        .map_err(|_| CommandError::new("io", "The help could not be opened."))
+        .map_err(|_| CommandError::new(ErrorKind::Io, "The help could not be opened."))
 }
 
 /// Looks for a newer version of the app.

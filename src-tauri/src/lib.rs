@@ -12,15 +12,19 @@ use ddn_transfer::EngineOptions;
 use tauri::{Manager as _, Runtime};
 
 pub mod backend;
-pub mod batching;
+pub mod clock;
 pub mod commands;
 pub mod error;
 pub mod files;
 pub mod jobs;
+pub mod json_file;
 pub mod notices;
 pub mod rendering;
 pub mod settings;
 pub mod updates;
+
+#[cfg(test)]
+mod fixtures;
 
 use backend::{AppBackend, Notify};
 use error::CommandError;
@@ -87,6 +91,7 @@ pub fn manage_state<R: Runtime, M: tauri::Manager<R>>(
     let jobs = Jobs::open(
         paths.data_dir.join("transfers.json"),
         Arc::clone(&backend) as Arc<dyn jobs::Backend>,
+        Arc::new(clock::SystemClock),
     );
     manager.manage(backend);
     manager.manage(jobs.clone());

@@ -11,7 +11,8 @@ use ddn_secrets::TokenStore;
 use ddn_transfer::Token;
 use serde::{Deserialize, Serialize};
 
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorKind};
+use crate::json_file::JsonFile;
 
 /// What is saved in `settings.json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +107,7 @@ pub struct Effective {
 /// Reads and writes the settings.
 #[derive(Debug, Clone)]
 pub struct SettingsStore {
-    file: PathBuf,
+    file: JsonFile,
     default_results_dir: PathBuf,
     overrides: Overrides,
     tokens: TokenStore,
@@ -122,7 +123,7 @@ impl SettingsStore {
         tokens: TokenStore,
     ) -> Self {
         Self {
-            file: config_dir.join("settings.json"),
+            file: JsonFile::new(config_dir.join("settings.json"), "the settings"),
             default_results_dir,
             overrides,
             tokens,
@@ -132,21 +133,7 @@ impl SettingsStore {
     /// The saved settings; defaults when none are saved yet. A damaged file is set aside as
     /// `settings.json.damaged` (so nothing the user typed is silently lost) and defaults are used.
     pub fn saved(&self) -> SavedSettings {
-        let bytes = match std::fs::read(&self.file) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return SavedSettings::default();
-            }
-            Err(error) => {
-                tracing::warn!(%error, "could not read the settings; using defaults");
-                return SavedSettings::default();
-            }
-        };
-        serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-            tracing::warn!(%error, "the settings file is damaged; set aside, using defaults");
-            let _ = std::fs::rename(&self.file, self.file.with_extension("json.damaged"));
-            SavedSettings::default()
-        })
+        self.file.load()
     }
 
     /// The settings in effect for this run: the saved ones under the environment's overrides,
@@ -169,7 +156,7 @@ impl SettingsStore {
             .and_then(|_| check_api_url(&api_url).err())
             .map(|error| {
                 CommandError::new(
-                    "invalid_settings",
+                    ErrorKind::InvalidSettings,
                     format!("The address in DDN_API_URL is not used. {}", error.message),
                 )
             });
@@ -257,7 +244,7 @@ impl SettingsStore {
         }
         if !matches!(update.language.as_str(), "" | "en" | "ko") {
             return Err(CommandError::new(
-                "invalid_settings",
+                ErrorKind::InvalidSettings,
                 "The language must be English or Korean.",
             ));
         }
@@ -265,7 +252,7 @@ impl SettingsStore {
             && !dir.is_absolute()
         {
             return Err(CommandError::new(
-                "invalid_settings",
+                ErrorKind::InvalidSettings,
                 "The results folder must be a full path.",
             ));
         }
@@ -275,13 +262,13 @@ impl SettingsStore {
             let url = self.overrides.api_url.as_deref().unwrap_or(&api_url);
             if url.is_empty() {
                 return Err(CommandError::new(
-                    "invalid_settings",
+                    ErrorKind::InvalidSettings,
                     "Enter the service address before the access token.",
                 ));
             }
             self.tokens
                 .save(url, &Token::new(token))
-                .map_err(|error| CommandError::new("keyring", error.to_string()))?;
+                .map_err(|error| CommandError::new(ErrorKind::Keyring, error.to_string()))?;
         }
         // Values from the environment show in the form but are not the user's to save.
         let previous = self.saved();
@@ -298,13 +285,14 @@ impl SettingsStore {
             },
             language: update.language,
         };
-        write_atomically(
-            &self.file,
-            &serde_json::to_vec_pretty(&saved).unwrap_or_default(),
-        )
-        .map_err(|error| {
-            CommandError::new("io", format!("The settings could not be saved: {error}"))
-        })
+        self.file
+            .save(&serde_json::to_vec_pretty(&saved).unwrap_or_default())
+            .map_err(|error| {
+                CommandError::new(
+                    ErrorKind::Io,
+                    format!("The settings could not be saved: {error}"),
+                )
+            })
     }
 }
 
@@ -321,7 +309,7 @@ pub fn normalize_api_url(api_url: &str) -> String {
 /// # Errors
 /// `invalid_settings` with the reason.
 pub fn check_api_url(api_url: &str) -> Result<(), CommandError> {
-    let invalid = |message: String| CommandError::new("invalid_settings", message);
+    let invalid = |message: String| CommandError::new(ErrorKind::InvalidSettings, message);
     ddn_transfer::address::check_service_url(api_url)
         .map_err(|error| invalid(format!("{error}.")))?;
     let url = reqwest::Url::parse(api_url.trim())
@@ -331,19 +319,6 @@ pub fn check_api_url(api_url: &str) -> Result<(), CommandError> {
             "The service address must not contain a query or a user name.".into(),
         ));
     }
-    Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder, so a crash leaves either
-/// the old file or the new one, never half of one.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|error| error.error)?;
     Ok(())
 }
 
@@ -371,7 +346,7 @@ mod tests {
             "http://127.0.0.1.example.com",
         ] {
             let error = check_api_url(bad).expect_err(bad);
-            assert_eq!(error.kind, "invalid_settings", "{bad}");
+            assert_eq!(error.kind, ErrorKind::InvalidSettings, "{bad}");
         }
     }
 
@@ -460,7 +435,7 @@ mod tests {
             },
         ] {
             let error = settings.save(update).expect_err("refused");
-            assert_eq!(error.kind, "invalid_settings");
+            assert_eq!(error.kind, ErrorKind::InvalidSettings);
         }
         assert!(!dir.path().join("settings.json").exists());
     }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_updater::{Update, UpdaterExt as _};
 
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorKind};
 use crate::jobs::Jobs;
 
 /// What a check for updates found.
@@ -86,7 +86,10 @@ fn updater<R: Runtime>(
             .filter(|value| !value.is_empty())
         {
             let endpoint = url::Url::parse(&endpoint).map_err(|_| {
-                CommandError::new("update_failed", "DDN_UPDATE_ENDPOINT is not an address.")
+                CommandError::new(
+                    ErrorKind::UpdateFailed,
+                    "DDN_UPDATE_ENDPOINT is not an address.",
+                )
             })?;
             builder = builder.endpoints(vec![endpoint]).map_err(update_error)?;
         }
@@ -144,7 +147,10 @@ pub async fn install(
 ) -> Result<UpdateCheck, CommandError> {
     let found = updates.found.lock().await;
     let update = found.as_ref().ok_or_else(|| {
-        CommandError::new("not_found", "There is no update to install. Check again.")
+        CommandError::new(
+            ErrorKind::NotFound,
+            "There is no update to install. Check again.",
+        )
     })?;
     if jobs.is_busy() {
         report(InstallPhase::WaitingForTransfers);
@@ -182,7 +188,7 @@ pub async fn install(
 pub fn restart<R: Runtime>(app: &AppHandle<R>, jobs: &Jobs) -> Result<(), CommandError> {
     if jobs.is_busy() {
         return Err(CommandError::new(
-            "transfers_moving",
+            ErrorKind::TransfersMoving,
             "Transfers are still moving; restart when they are done.",
         ));
     }
@@ -197,15 +203,15 @@ fn update_error(error: tauri_plugin_updater::Error) -> CommandError {
     tracing::warn!(error = %class, "update failed");
     match failure {
         UpdateFailure::Unverified => CommandError::new(
-            "update_unverified",
+            ErrorKind::UpdateUnverified,
             "The update could not be verified, so it was not installed. The app is unchanged.",
         ),
         UpdateFailure::Unreachable => CommandError::new(
-            "update_unreachable",
+            ErrorKind::UpdateUnreachable,
             "The update server could not be reached. Try again later.",
         ),
         UpdateFailure::Failed => CommandError::new(
-            "update_failed",
+            ErrorKind::UpdateFailed,
             "The update could not be installed. The app is unchanged.",
         ),
     }

@@ -94,6 +94,7 @@ export const MESSAGES = {
     "error.notFound": "That file is no longer there.",
     "error.duplicate": "A file with this name is already on its way; retry once it is done.",
     "error.busy": "Cancel the transfer first.",
+    "error.internal": "The app stopped a task unexpectedly. Try again.",
     "nav.about": "About",
     "about.title": "About DDN Transfer",
     "about.version": "Version {version}",
@@ -201,6 +202,7 @@ export const MESSAGES = {
     "error.notFound": "그 파일은 더 이상 없습니다.",
     "error.duplicate": "같은 이름의 파일이 이미 전송 중입니다. 끝난 뒤에 다시 시도하세요.",
     "error.busy": "먼저 전송을 취소하세요.",
+    "error.internal": "앱이 작업을 예기치 않게 중단했습니다. 다시 시도하세요.",
     "nav.about": "정보",
     "about.title": "DDN 전송 정보",
     "about.version": "버전 {version}",
@@ -286,6 +288,15 @@ export function translator(language) {
 }
 
 /**
+ * The key of the message for an error of `kind`: the app spells kinds in snake_case
+ * (`wait_timed_out`), message keys are camelCase (`error.waitTimedOut`).
+ * @param {string} kind
+ */
+export function errorKey(kind) {
+  return `error.${kind.replace(/_([a-z])/g, (_, letter) => letter.toUpperCase())}`;
+}
+
+/**
  * The plain-language message for an error from the app: by its kind, never by parsing its text.
  * The engine's own message is used for refusals, which carry the service's reason.
  * @param {{ kind?: string, message?: string, detail?: string | null } | null | undefined} error
@@ -296,8 +307,7 @@ export function errorMessage(error, t) {
   if (kind === "refused" && error?.message) return error.message;
   // The processor's own reason, as it came, inside the user's language.
   if (kind === "processing_failed") return t("error.processingFailed", { reason: error?.detail ?? "" });
-  // The app spells kinds in snake_case (`wait_timed_out`); message keys are camelCase.
-  const key = `error.${kind.replace(/_([a-z])/g, (_, letter) => letter.toUpperCase())}`;
+  const key = errorKey(kind);
   const text = t(key, { message: error?.message ?? "" });
   return text === key ? t("error.unknown") : text;
 }

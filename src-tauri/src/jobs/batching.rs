@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::jobs::{Sink, UiEvent};
+use super::{Sink, UiEvent};
 
 /// How long events gather before they go to the page (about three frames).
 pub const PAUSE: Duration = Duration::from_millis(50);

@@ -1,0 +1,288 @@
+//! What the page asks of the list: add files or a result to fetch, cancel, retry, remove, and
+//! where a row's result is. Each change is told to the page and saved; a new or retried row's
+//! job is started (see `runner`).
+
+use std::path::PathBuf;
+
+use ddn_transfer::ResultOf;
+
+use super::{Jobs, Record, Status, UiEvent};
+use crate::error::{CommandError, ErrorKind};
+use crate::files::{FileToSend, Skipped};
+
+impl Jobs {
+    /// Adds files to send and starts them; paths that could not be expanded become failed rows
+    /// that say why. A name already on its way in another row fails at once, since both would
+    /// share one result. Answers the new rows' ids.
+    pub fn add_files(&self, files: Vec<FileToSend>, skipped: Vec<Skipped>) -> Vec<String> {
+        let mut started = Vec::new();
+        let mut ids = Vec::new();
+        {
+            let mut state = self.lock();
+            for file in files {
+                let id = state.new_id(self.inner.clock.as_ref());
+                let busy = state.name_on_its_way(&file.name, None);
+                let record = Record {
+                    id: id.clone(),
+                    name: file.name,
+                    source: Some(file.path),
+                    size: file.size,
+                    status: if busy {
+                        Status::Failed
+                    } else {
+                        Status::Waiting
+                    },
+                    uploaded: false,
+                    result_of: ResultOf::default(),
+                    result_path: None,
+                    error: busy.then(duplicate_name),
+                };
+                if !busy {
+                    started.push(id.clone());
+                }
+                state.emit(&UiEvent::added(&record));
+                state.records.push(record);
+                ids.push(id);
+            }
+            for skip in skipped {
+                let id = state.new_id(self.inner.clock.as_ref());
+                let name = skip.path.file_name().map_or_else(
+                    || skip.path.display().to_string(),
+                    |name| name.to_string_lossy().into_owned(),
+                );
+                let record = Record {
+                    id: id.clone(),
+                    name,
+                    source: Some(skip.path),
+                    size: 0,
+                    status: Status::Failed,
+                    uploaded: false,
+                    result_of: ResultOf::default(),
+                    result_path: None,
+                    error: Some(CommandError::new(ErrorKind::Io, skip.reason)),
+                };
+                state.emit(&UiEvent::added(&record));
+                state.records.push(record);
+                ids.push(id);
+            }
+            self.save();
+        }
+        for id in started {
+            self.spawn(id);
+        }
+        ids
+    }
+
+    /// Adds a result from the server (the results view) to fetch into the results folder.
+    pub fn add_result(&self, name: String, size: u64) -> String {
+        let id = {
+            let mut state = self.lock();
+            let id = state.new_id(self.inner.clock.as_ref());
+            let record = Record {
+                id: id.clone(),
+                name,
+                source: None,
+                size,
+                status: Status::Processing,
+                uploaded: true,
+                // Fetched by name: whatever result is stored is the one wanted.
+                result_of: ResultOf::default(),
+                result_path: None,
+                error: None,
+            };
+            state.emit(&UiEvent::added(&record));
+            state.records.push(record);
+            self.save();
+            id
+        };
+        self.spawn(id.clone());
+        id
+    }
+
+    /// Stops a row that is still moving.
+    ///
+    /// # Errors
+    /// `not_found` for an unknown row.
+    pub fn cancel(&self, id: &str) -> Result<(), CommandError> {
+        let mut state = self.lock();
+        let record = state.record_mut(id).ok_or_else(CommandError::not_found)?;
+        if !record.status.is_active() {
+            return Ok(());
+        }
+        record.status = Status::Cancelled;
+        if let Some((_, cancel)) = state.runs.remove(id) {
+            cancel.cancel();
+        }
+        state.emit(&UiEvent::Cancelled { id: id.to_owned() });
+        self.save();
+        self.end_of_work(&mut state);
+        Ok(())
+    }
+
+    /// Puts a failed or cancelled row back in the queue, from where it stopped (see
+    /// [`Record::retry`]): a file already uploaded only waits for its result again, unless its
+    /// processing failed.
+    ///
+    /// # Errors
+    /// `not_found` for an unknown row; `duplicate` when another row is sending the same name.
+    pub fn retry(&self, id: &str) -> Result<(), CommandError> {
+        {
+            let mut state = self.lock();
+            let record = state.record(id).ok_or_else(CommandError::not_found)?;
+            if record.status != Status::Failed && record.status != Status::Cancelled {
+                return Ok(());
+            }
+            if state.name_on_its_way(&record.name, Some(id)) {
+                return Err(duplicate_name());
+            }
+            let record = state.record_mut(id).ok_or_else(CommandError::not_found)?;
+            record.retry();
+            let uploaded = record.uploaded;
+            state.emit(&UiEvent::Retried { id: id.to_owned() });
+            if uploaded {
+                state.emit(&UiEvent::Processing { id: id.to_owned() });
+            }
+            self.save();
+        }
+        self.spawn(id.to_owned());
+        Ok(())
+    }
+
+    /// Takes a finished row off the list (its result stays where it is).
+    ///
+    /// # Errors
+    /// `not_found` for an unknown row; `busy` while it is still moving.
+    pub fn remove(&self, id: &str) -> Result<(), CommandError> {
+        let mut state = self.lock();
+        let index = state
+            .records
+            .iter()
+            .position(|record| record.id == id)
+            .ok_or_else(CommandError::not_found)?;
+        if state.records[index].status.is_active() {
+            return Err(CommandError::new(
+                ErrorKind::Busy,
+                "Cancel the transfer before removing it.",
+            ));
+        }
+        state.records.remove(index);
+        state.emit(&UiEvent::Removed { id: id.to_owned() });
+        self.save();
+        Ok(())
+    }
+
+    /// Where a ready row's result is.
+    ///
+    /// # Errors
+    /// `not_found` for an unknown row or one without a result.
+    pub fn result_path(&self, id: &str) -> Result<PathBuf, CommandError> {
+        self.lock()
+            .record(id)
+            .and_then(|record| record.result_path.clone())
+            .ok_or_else(CommandError::not_found)
+    }
+}
+
+fn duplicate_name() -> CommandError {
+    CommandError::new(
+        ErrorKind::Duplicate,
+        "A file with this name is already on its way; retry once it is done.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use ddn_transfer::TransferError;
+
+    use super::*;
+    use crate::jobs::testing::{open, record, unconfigured, until_idle};
+
+    #[test]
+    fn a_name_already_on_its_way_fails_instead_of_sharing_a_result() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let saved = vec![record("a", Status::Processing, true)];
+        let file = dir.path().join("transfers.json");
+        std::fs::write(&file, serde_json::to_vec(&saved).expect("json")).expect("write");
+        let jobs = open(file, unconfigured());
+        // Not resumed, so "a" stays active.
+        let ids = jobs.add_files(
+            vec![FileToSend {
+                path: dir.path().join("a.txt"),
+                name: "a.txt".to_owned(),
+                size: 1,
+            }],
+            Vec::new(),
+        );
+        let added = jobs
+            .records()
+            .into_iter()
+            .find(|record| record.id == ids[0])
+            .expect("added");
+        assert_eq!(added.status, Status::Failed);
+        assert_eq!(added.error.map(|e| e.kind), Some(ErrorKind::Duplicate));
+        // Nor can the other row be retried while one moves the name.
+        assert_eq!(
+            jobs.retry(&ids[0]).map_err(|error| error.kind),
+            Err(ErrorKind::Duplicate)
+        );
+        assert_eq!(
+            jobs.remove("a").map_err(|error| error.kind),
+            Err(ErrorKind::Busy)
+        );
+    }
+
+    #[tokio::test]
+    async fn retry_after_a_processing_failure_uploads_the_file_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("transfers.json");
+        let mut failed = record("a", Status::Failed, true);
+        failed.result_of = ResultOf {
+            upload_id: Some("u-1".into()),
+            uploaded_at: None,
+        };
+        failed.error = Some(CommandError::from(TransferError::ProcessingFailed(
+            "unreadable scan".into(),
+        )));
+        let mut cancelled = record("b", Status::Cancelled, true);
+        cancelled.result_of = failed.result_of.clone();
+        std::fs::write(
+            &file,
+            serde_json::to_vec(&[failed, cancelled]).expect("json"),
+        )
+        .expect("write");
+        let jobs = open(file, unconfigured());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&events);
+        jobs.attach(Arc::new(move |event: &UiEvent| {
+            seen.lock().expect("events").push(event.clone());
+        }));
+
+        jobs.retry("a").expect("retried");
+        jobs.retry("b").expect("retried");
+        let rows = jobs.records();
+        // No result will come for the failed upload: the file goes up again.
+        assert_eq!(
+            (rows[0].status, rows[0].uploaded, &rows[0].result_of),
+            (Status::Waiting, false, &ResultOf::default())
+        );
+        // A row cancelled while waiting only waits again, for the same upload.
+        assert_eq!(
+            (
+                rows[1].status,
+                rows[1].uploaded,
+                rows[1].result_of.upload_id.as_deref()
+            ),
+            (Status::Processing, true, Some("u-1"))
+        );
+        assert!(
+            !events
+                .lock()
+                .expect("events")
+                .contains(&UiEvent::Processing { id: "a".into() }),
+            "the page is not told the failed row is processing"
+        );
+        until_idle(&jobs).await;
+    }
+}
