@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ddn_localstack::runtime_emulator::{Outcome, RuntimeEmulator};
+use ddn_testkit::runtime_emulator::{Outcome, RuntimeEmulator};
 use serde_json::json;
 
 const ENV: [(&str, &str); 12] = [

@@ -6,8 +6,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use ddn_localstack::runtime_emulator::{Outcome, RuntimeEmulator};
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::runtime_emulator::{Outcome, RuntimeEmulator};
 use serde_json::{Value, json};
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(20);

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use ddn_api::{ErrorBody, ErrorCode, HttpMethod, PresignResponse};
-use ddn_localstack::samples::sample_bytes;
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_presign::presign::{Presigner, UrlRequest};
+use ddn_testkit::s3::{self, Bucket, put_presigned};
+use ddn_testkit::samples::sample_bytes;
 use md5::{Digest, Md5};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::StatusCode;
 
 async fn start_stack() -> LocalStack {
@@ -38,42 +38,11 @@ async fn presign(
     token: &str,
     query: &[(&str, &str)],
 ) -> Result<PresignResponse, (StatusCode, ErrorBody)> {
-    let query: Vec<String> = query
-        .iter()
-        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
-        .collect();
-    let url = format!("{}/presign?{}", stack.api_url(), query.join("&"));
-    let response = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    if status == StatusCode::OK {
-        Ok(serde_json::from_str(&text).unwrap())
-    } else {
-        Err((status, serde_json::from_str(&text).unwrap()))
-    }
+    s3::presign(stack.api_url(), token, query).await
 }
 
 async fn put(answer: &PresignResponse, body: Vec<u8>) -> reqwest::Response {
-    assert_eq!(answer.method, HttpMethod::Put);
-    let mut request = reqwest::Client::new().put(&answer.url);
-    for (name, value) in &answer.headers {
-        if name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    // Always the true length, even for an empty body (which HTTP clients may send without one):
-    // a body of another length than the signed one must be refused by S3, not sent dishonestly.
-    request
-        .header("content-length", body.len())
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    put_presigned(answer, body, &[]).await
 }
 
 async fn upload(stack: &LocalStack, token: &str, name: &str, body: &[u8]) -> PresignResponse {
@@ -153,15 +122,7 @@ async fn upload_process_download_returns_identical_bytes() {
 async fn expired_tampered_and_foreign_signatures_are_refused_by_s3() {
     let stack = start_stack().await;
     let key = "users/alice/result.bin";
-    stack
-        .s3_client()
-        .put_object()
-        .bucket(stack.out_bucket())
-        .key(key)
-        .body(b"processed".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    s3::put(&stack, Bucket::Output, key, b"processed").await;
     let presigner = Presigner::new(ddn_localstack::REGION, Some(stack.s3_url().to_owned()));
     let sign = |credentials: &aws_credential_types::Credentials, key: &str, at: SystemTime| {
         presigner
@@ -246,14 +207,8 @@ async fn s3_refuses_a_body_other_than_the_declared_one() {
             "length {other_len}"
         );
     }
-    let stored = stack
-        .s3_client()
-        .head_object()
-        .bucket(stack.in_bucket())
-        .key(&answer.key)
-        .send()
-        .await;
-    assert!(stored.is_err(), "a refused body must not be stored");
+    let stored = s3::get(&stack, Bucket::Input, &answer.key).await;
+    assert!(stored.is_none(), "a refused body must not be stored");
 
     // Same length, other bytes: Content-MD5 no longer matches. (s3s-fs moves the object into
     // place before it compares the digest, unlike S3, so only the refusal is checked here.)
@@ -354,32 +309,19 @@ async fn the_upload_id_is_stored_by_s3_and_a_result_is_matched_to_it() {
     let body = sample_bytes(4096, 7);
     let answer = upload(&stack, "alice-token", "tied.bin", &body).await;
     let id = answer.upload_id.clone().unwrap();
-    let input = stack
-        .s3_client()
-        .head_object()
-        .bucket(stack.in_bucket())
-        .key("users/alice/tied.bin")
-        .send()
+    let input = s3::get(&stack, Bucket::Input, "users/alice/tied.bin")
         .await
         .unwrap();
     assert_eq!(
-        input
-            .metadata()
-            .and_then(|m| m.get(ddn_api::processing::UPLOAD_ID_META)),
+        input.metadata.get(ddn_api::processing::UPLOAD_ID_META),
         Some(&id)
     );
 
     // The id is signed in: a client that leaves the header out is refused, so an input can
     // never be stored under an id other than the one the service handed out.
-    let mut bare = reqwest::Client::new()
-        .put(&answer.url)
-        .header("content-length", body.len());
-    for (name, value) in &answer.headers {
-        if name != "content-length" && name != ddn_api::processing::UPLOAD_ID_HEADER {
-            bare = bare.header(name, value);
-        }
-    }
-    let refused = bare.body(body.clone()).send().await.unwrap();
+    let mut bare = answer.clone();
+    bare.headers.remove(ddn_api::processing::UPLOAD_ID_HEADER);
+    let refused = put(&bare, body.clone()).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
     // The stand-in processor copies the id onto the result, so it is that upload's.
@@ -430,13 +372,8 @@ async fn the_seeds_unsized_upload_and_plain_put_still_work() {
     .unwrap();
     assert_eq!(answer.upload_id, None);
     assert!(answer.headers.is_empty(), "{:?}", answer.headers);
-    let response = reqwest::Client::new()
-        .put(&answer.url)
-        .header("content-length", body.len())
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    // With no header to send, the upload is a body and its length, as `requests.put` sends it.
+    let response = put(&answer, body.clone()).await;
     assert_eq!(response.status(), StatusCode::OK);
     let result = wait_for_result(&stack, "alice-token", "seed.png").await;
     assert_eq!(result.upload_id, None);

@@ -19,10 +19,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use ddn_localstack::session_keyring::SessionKeyring;
-use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::desktop::Desktop;
 use serde_json::json;
-use support::{APP, Display, Driver, stack_env, write_list};
+use support::{APP, Driver, write_list};
 
 const ROUNDS: usize = 5;
 const FILES: usize = 200;
@@ -36,43 +35,24 @@ fn main() -> Result<()> {
     runtime.block_on(bench())
 }
 
-struct Setup {
-    display: Display,
-    keyring: SessionKeyring,
-    stack: LocalStack,
-    work: tempfile::TempDir,
-}
-
-impl Setup {
-    /// A launch of `program` tied to the private display and keyring, with its own XDG folders
-    /// under `home`, configured for the local stack.
-    fn command(&self, program: &Path, home: &Path) -> Command {
-        let mut command = Command::new(program);
-        self.keyring.apply(&mut command);
-        command
-            .env("DISPLAY", self.display.name())
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_DATA_HOME", home.join("data"))
-            .env("DDN_API_URL", self.stack.api_url())
-            .env("DDN_API_TOKEN", self.stack.token())
-            .env("DDN_RESULTS_DIR", self.work.path().join("results"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null());
-        command
-    }
+/// A launch of `program` tied to the private display and keyring, with its own XDG folders
+/// under `home`, configured for the local stack.
+fn command(setup: &Desktop, program: &Path, home: &Path) -> Command {
+    let mut command = setup.display.command(program);
+    setup.keyring.apply(&mut command);
+    command
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("DDN_API_URL", setup.stack.api_url())
+        .env("DDN_API_TOKEN", setup.stack.token())
+        .env("DDN_RESULTS_DIR", setup.path("results"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    command
 }
 
 async fn bench() -> Result<()> {
-    let setup = Setup {
-        stack: LocalStack::start(LocalStackOptions {
-            processing_delay: Duration::from_millis(300),
-            ..LocalStackOptions::default()
-        })
-        .await?,
-        keyring: SessionKeyring::start()?,
-        display: Display::start()?,
-        work: tempfile::tempdir()?,
-    };
+    let setup = Desktop::with_processing_delay(Duration::from_millis(300)).await?;
     let empty_window = Path::new(APP)
         .parent()
         .context("the app's folder")?
@@ -92,8 +72,8 @@ async fn bench() -> Result<()> {
     // 1. Launch to interactive.
     let mut startups = Vec::new();
     for round in 0..ROUNDS {
-        let home = setup.work.path().join(format!("startup-{round}"));
-        let mut app = Launched::start(setup.command(Path::new(APP), &home))?;
+        let home = setup.path(format!("startup-{round}"));
+        let mut app = Launched::start(command(&setup, Path::new(APP), &home))?;
         startups.push(app.wait_interactive()?);
         app.stop();
     }
@@ -110,8 +90,8 @@ async fn bench() -> Result<()> {
     let mut empty_cpu = Vec::new();
     for round in 0..3 {
         for (cpu, samples) in [(false, &mut empty), (true, &mut empty_cpu)] {
-            let home = setup.work.path().join(format!("empty-{round}-{cpu}"));
-            let mut command = setup.command(&empty_window, &home);
+            let home = setup.path(format!("empty-{round}-{cpu}"));
+            let mut command = command(&setup, &empty_window, &home);
             if cpu {
                 command.env(ddn_desktop::rendering::CPU_RENDERING, "1");
             }
@@ -123,9 +103,9 @@ async fn bench() -> Result<()> {
     }
     let mut full = Vec::new();
     for round in 0..3 {
-        let home = setup.work.path().join(format!("full-{round}"));
+        let home = setup.path(format!("full-{round}"));
         write_list(&home.join("data"), FILES)?;
-        let mut app = Launched::start(setup.command(Path::new(APP), &home))?;
+        let mut app = Launched::start(command(&setup, Path::new(APP), &home))?;
         app.wait_interactive()?;
         std::thread::sleep(IDLE);
         full.push(pss_of_tree(app.child.id())?);
@@ -156,7 +136,7 @@ async fn bench() -> Result<()> {
     );
 
     // 3. Frames while 200 files transfer.
-    let inputs = setup.work.path().join("inputs");
+    let inputs = setup.path("inputs");
     std::fs::create_dir_all(&inputs)?;
     let mut paths = Vec::new();
     for i in 0..FILES {
@@ -164,12 +144,7 @@ async fn bench() -> Result<()> {
         std::fs::write(&path, vec![i as u8; 256 * 1024])?;
         paths.push(path);
     }
-    let driver = Driver::start(
-        &setup.display,
-        &setup.keyring,
-        &stack_env(&setup.stack, &setup.work.path().join("frame-results")),
-    )
-    .await?;
+    let driver = Driver::start(&setup, &setup.app_env(&setup.path("frame-results"))).await?;
     let app = driver.open().await?;
     // Each frame's interval and when it ended, so long frames can be placed in time.
     // Each recording has a loop of its own, which ends once the recording is collected.

@@ -10,6 +10,8 @@ use ddn_desktop::settings::Overrides;
 use ddn_desktop::{AppPaths, manage_state, with_commands};
 use ddn_localstack::{LocalStack, LocalStackOptions};
 use ddn_secrets::TokenStore;
+use ddn_testkit::http::{StatusCode, TestServer, response};
+use ddn_testkit::s3::{self, Bucket};
 use ddn_transfer::EngineOptions;
 use serde_json::{Value, json};
 use tauri::Manager as _;
@@ -296,40 +298,33 @@ fn a_started_upload_comes_back_and_a_cancelled_one_can_be_retried() {
     );
 }
 
-/// Every request a server on this computer received, as text, answered `401` (a stand-in for a
-/// service at another address than the one in effect).
+/// Every request a server on this computer received, as text (request line and headers),
+/// answered `401` (a stand-in for a service at another address than the one in effect).
 struct Recorder {
-    url: String,
+    server: TestServer,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Recorder {
-    fn start() -> Self {
-        use std::io::{Read as _, Write as _};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
+    fn start(runtime: &tokio::runtime::Runtime) -> Self {
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = std::sync::Arc::clone(&requests);
-        std::thread::spawn(move || {
-            for mut stream in listener.incoming().map_while(Result::ok) {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut head = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buffer[..n]),
-                    }
+        let server = runtime
+            .block_on(TestServer::start(move |request| {
+                let mut head = format!("{} {}\r\n", request.method(), request.uri());
+                for (name, value) in request.headers() {
+                    let value = String::from_utf8_lossy(value.as_bytes());
+                    head.push_str(&format!("{name}: {value}\r\n"));
                 }
-                seen.lock()
-                    .expect("requests")
-                    .push(String::from_utf8_lossy(&head).into_owned());
-                let _ = stream.write_all(
-                    b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                );
-            }
-        });
-        Self { url, requests }
+                seen.lock().expect("requests").push(head);
+                async { response(StatusCode::UNAUTHORIZED, Vec::new()) }
+            }))
+            .expect("a server on loopback");
+        Self { server, requests }
+    }
+
+    fn url(&self) -> String {
+        self.server.url()
     }
 
     fn requests(&self) -> Vec<String> {
@@ -340,18 +335,18 @@ impl Recorder {
 #[test]
 fn test_connection_never_lends_a_token_to_another_address() {
     const SECRET: &str = "token-for-the-address-in-effect";
-    let (_runtime, stack) = stack(Duration::from_millis(200));
+    let (runtime, stack) = stack(Duration::from_millis(200));
     let harness = Harness::new(Overrides {
         api_url: Some(stack.api_url().to_owned()),
         token: Some(SECRET.to_owned()),
         results_dir: None,
     });
     // The form shows another address, and its token field is empty.
-    let elsewhere = Recorder::start();
+    let elsewhere = Recorder::start(&runtime);
     let error = harness
         .invoke(
             "test_connection",
-            json!({ "apiUrl": elsewhere.url, "token": null }),
+            json!({ "apiUrl": elsewhere.url(), "token": null }),
         )
         .expect_err("no token is kept for that address");
     assert_eq!(kind(&error), "invalid_settings", "{error}");
@@ -522,19 +517,14 @@ fn a_file_the_processor_fails_says_why_and_retry_uploads_it_again() {
     std::fs::write(&file, b"the processor refuses this").expect("write");
     // The id the service gave the stored input object, as the processor sees it.
     let stored_upload_id = || {
-        runtime.block_on(async {
-            let head = stack
-                .s3_client()
-                .head_object()
-                .bucket(stack.in_bucket())
-                .key("users/dev/scan.bad")
-                .send()
-                .await
-                .expect("the input object");
-            head.metadata()
-                .and_then(|metadata| metadata.get("ddn-upload-id").cloned())
-                .expect("an upload id on the input")
-        })
+        let input = runtime
+            .block_on(s3::get(&stack, Bucket::Input, "users/dev/scan.bad"))
+            .expect("the input object");
+        input
+            .metadata
+            .get("ddn-upload-id")
+            .cloned()
+            .expect("an upload id on the input")
     };
 
     let id = harness.send(&file);
@@ -576,15 +566,8 @@ fn the_results_list_comes_page_by_page_until_the_last() {
     let (runtime, stack) = stack(Duration::from_millis(200));
     runtime.block_on(async {
         for i in 0..RESULTS {
-            stack
-                .s3_client()
-                .put_object()
-                .bucket(stack.out_bucket())
-                .key(format!("users/dev/page-{i:03}.txt"))
-                .body(format!("result {i}").into_bytes().into())
-                .send()
-                .await
-                .expect("put a result");
+            let key = format!("users/dev/page-{i:03}.txt");
+            s3::put(&stack, Bucket::Output, &key, format!("result {i}")).await;
         }
     });
     let harness = Harness::new(configured(&stack, None));

@@ -7,14 +7,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use ddn_localstack::session_keyring::SessionKeyring;
-use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::desktop::Desktop;
+use ddn_testkit::display::{Display, first_line};
 use serde_json::json;
-use support::{Display, Driver, LIMIT, assert_same, first_line, screenshot_dir, stack_env};
+use support::{Driver, LIMIT, assert_same, screenshot_dir};
 
 /// Where the drag source's window is placed: beside the app's window, which is 760 pixels wide.
 const SOURCE: (i32, i32) = (840, 40);
@@ -26,12 +26,12 @@ impl DragSource {
     fn start(display: &Display, paths: &[&Path]) -> Result<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/drag_source.py");
         // Debian's Python, which has the GTK bindings (python3-gi), whatever else is on PATH.
-        let mut child = Command::new("/usr/bin/python3")
+        let mut child = display
+            .command("/usr/bin/python3")
             .arg(script)
             .arg(SOURCE.0.to_string())
             .arg(SOURCE.1.to_string())
             .args(paths)
-            .env("DISPLAY", display.name())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -56,9 +56,9 @@ impl Drop for DragSource {
 
 /// Runs xdotool on `display` (the pointer and buttons through the X test extension).
 fn xdotool(display: &Display, args: &[&str]) -> Result<String> {
-    let output = Command::new("xdotool")
+    let output = display
+        .command("xdotool")
         .args(args)
-        .env("DISPLAY", display.name())
         .output()
         .context("could not run xdotool (Debian package: xdotool)")?;
     ensure!(
@@ -131,42 +131,36 @@ async fn wait_hover(app: &support::Session, on: bool) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
-    let stack = LocalStack::start(LocalStackOptions {
-        processing_delay: Duration::from_millis(300),
-        ..LocalStackOptions::default()
-    })
-    .await?;
-    let keyring = SessionKeyring::start()?;
-    let display = Display::start()?;
-    let work = tempfile::tempdir()?;
-    let inputs = work.path().join("inputs");
-    let results = work.path().join("results");
+    let desktop = Desktop::with_processing_delay(Duration::from_millis(300)).await?;
+    let display = &desktop.display;
+    let inputs = desktop.path("inputs");
+    let results = desktop.path("results");
     std::fs::create_dir_all(inputs.join("scans"))?;
     let letter = inputs.join("letter.txt");
     std::fs::write(&letter, "dragged, not chosen\n".repeat(500))?;
     std::fs::write(inputs.join("scans/page 1.txt"), b"first page")?;
     std::fs::write(inputs.join("scans/page 2.txt"), b"second page")?;
 
-    let driver = Driver::start(&display, &keyring, &stack_env(&stack, &results)).await?;
+    let driver = Driver::start(&desktop, &desktop.app_env(&results)).await?;
     let app = driver.open().await?;
-    let zone = drop_zone_on_screen(&display, &app).await?;
-    let _source = DragSource::start(&display, &[&letter, &inputs.join("scans")])?;
+    let zone = drop_zone_on_screen(display, &app).await?;
+    let _source = DragSource::start(display, &[&letter, &inputs.join("scans")])?;
 
     // Press on the source, move past the drag threshold, then glide over the drop zone.
     let start = (SOURCE.0 + 80, SOURCE.1 + 60);
     xdotool(
-        &display,
+        display,
         &["mousemove", &start.0.to_string(), &start.1.to_string()],
     )?;
-    xdotool(&display, &["mousedown", "1"])?;
-    glide(&display, start, (start.0 - 40, start.1 + 20))?;
-    glide(&display, (start.0 - 40, start.1 + 20), zone)?;
+    xdotool(display, &["mousedown", "1"])?;
+    glide(display, start, (start.0 - 40, start.1 + 20))?;
+    glide(display, (start.0 - 40, start.1 + 20), zone)?;
     wait_hover(&app, true).await?;
     app.screenshot(&screenshot_dir().join("en-drag-hover.png"))
         .await?;
     // Leaving the window without dropping ends the hover state and sends nothing.
     let outside = (SOURCE.0 + 40, SOURCE.1 + 100);
-    glide(&display, zone, outside)?;
+    glide(display, zone, outside)?;
     wait_hover(&app, false).await?;
     let count = app
         .eval("document.getElementById('totals').dataset.count")
@@ -175,9 +169,9 @@ async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
         count == json!("0"),
         "nothing is sent before the drop: {count}"
     );
-    glide(&display, outside, zone)?;
+    glide(display, outside, zone)?;
     wait_hover(&app, true).await?;
-    xdotool(&display, &["mouseup", "1"])?;
+    xdotool(display, &["mouseup", "1"])?;
 
     app.wait_for(
         "the dropped files, ready",
@@ -199,6 +193,6 @@ async fn files_dragged_onto_the_window_are_sent() -> Result<()> {
         &inputs.join("scans/page 2.txt"),
     )?;
     app.close().await?;
-    stack.stop().await;
+    desktop.stack.stop().await;
     Ok(())
 }

@@ -4,69 +4,21 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, ensure};
-use ddn_localstack::session_keyring::SessionKeyring;
-use ddn_localstack::{LocalStack, LocalStackOptions};
-use ddn_secrets::{KEYRING_SERVICE, account_for};
+use anyhow::{Result, ensure};
+use ddn_testkit::desktop::Desktop;
 use serde_json::json;
-use support::{Display, Driver, LIMIT, screenshot_dir};
-
-fn stored_secret(keyring: &SessionKeyring, api_url: &str) -> Result<Option<String>> {
-    let mut command = Command::new("secret-tool");
-    keyring.apply(&mut command);
-    let account = account_for(api_url).context("an address")?;
-    let output = command
-        .args(["lookup", "service", KEYRING_SERVICE, "username", &account])
-        .output()
-        .context("secret-tool (Debian package: libsecret-tools)")?;
-    Ok(output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            found.extend(files_containing(&path, needle));
-        } else if kind.is_file()
-            && std::fs::read(&path)
-                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|window| window == needle))
-        {
-            found.push(path);
-        }
-    }
-    found
-}
+use support::{Driver, LIMIT, screenshot_dir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<()> {
-    let stack = LocalStack::start(LocalStackOptions {
-        processing_delay: Duration::from_millis(300),
-        ..LocalStackOptions::default()
-    })
-    .await?;
-    let keyring = SessionKeyring::start()?;
-    let display = Display::start()?;
-    let work = tempfile::tempdir()?;
-    let results = work.path().join("results");
+    let desktop = Desktop::with_processing_delay(Duration::from_millis(300)).await?;
+    let stack = &desktop.stack;
+    let results = desktop.path("results");
     // Nothing configured: no address or token in the environment.
     let driver = Driver::start(
-        &display,
-        &keyring,
+        &desktop,
         &[
             ("DDN_RESULTS_DIR", results.display().to_string()),
             ("LANG", "C.UTF-8".to_owned()),
@@ -120,10 +72,10 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
     app.close().await?;
 
     ensure!(
-        stored_secret(&keyring, stack.api_url())?.as_deref() == Some(stack.token()),
+        desktop.keyring.saved_token(stack.api_url())?.as_deref() == Some(stack.token()),
         "the Secret Service holds the token"
     );
-    let leaks = files_containing(keyring.home(), stack.token().as_bytes());
+    let leaks = desktop.keyring.files_containing(stack.token().as_bytes());
     ensure!(leaks.is_empty(), "the token is in plain text in {leaks:?}");
 
     // A restart finds the token, and it works.
@@ -139,7 +91,7 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
         !settings.to_string().contains(stack.token()),
         "the page never sees the token"
     );
-    let file = work.path().join("after-restart.txt");
+    let file = desktop.path("after-restart.txt");
     std::fs::write(&file, b"sent with the saved token")?;
     let sent = app
         .invoke("start_uploads", json!({ "paths": [file] }))
@@ -153,6 +105,6 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
     .await?;
     ensure!(std::fs::read(results.join("after-restart.txt"))? == b"sent with the saved token");
     app.close().await?;
-    stack.stop().await;
+    desktop.stack.stop().await;
     Ok(())
 }

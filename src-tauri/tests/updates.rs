@@ -7,18 +7,16 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use ddn_localstack::session_keyring::SessionKeyring;
-use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::desktop::Desktop;
+use ddn_testkit::http::{StatusCode, TestServer, response};
 use serde_json::json;
-use support::{Display, Driver, LIMIT, Session, screenshot_dir, stack_env};
+use support::{Driver, LIMIT, Session, screenshot_dir};
 
 /// The version the server offers (the app is 0.1.x).
 const NEW_VERSION: &str = "9.9.9";
@@ -89,45 +87,21 @@ struct Offer {
 }
 
 /// A small HTTP server on loopback serving `/latest.json` and `/update.AppImage` from `offer`.
-fn serve(offer: Arc<Mutex<Offer>>) -> Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let address = format!("http://{}", listener.local_addr()?);
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(match stream.try_clone() {
-                Ok(stream) => stream,
-                Err(_) => continue,
-            });
-            let mut request_line = String::new();
-            if reader.read_line(&mut request_line).is_err() {
-                continue;
+async fn serve(offer: Arc<Mutex<Offer>>) -> Result<TestServer> {
+    Ok(TestServer::start(move |request| {
+        let answer = {
+            let offer = offer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match request.uri().path() {
+                "/latest.json" => response(StatusCode::OK, offer.manifest.clone()),
+                "/update.AppImage" => response(StatusCode::OK, offer.artifact.clone()),
+                _ => response(StatusCode::NOT_FOUND, Vec::new()),
             }
-            // The rest of the head; the requests have no body.
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
-                line.clear();
-            }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("");
-            let (status, body) = {
-                let offer = offer
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                match path {
-                    "/latest.json" => ("200 OK", offer.manifest.clone()),
-                    "/update.AppImage" => ("200 OK", offer.artifact.clone()),
-                    _ => ("404 Not Found", Vec::new()),
-                }
-            };
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(&body);
-        }
-    });
-    Ok(address)
+        };
+        async move { answer }
+    })
+    .await?)
 }
 
 /// A file the updater takes for an AppImage (an ELF executable), different for each `label`.
@@ -205,7 +179,8 @@ async fn updates_are_verified_and_wait_for_the_transfers_before_they_are_install
     };
 
     let offer = Arc::new(Mutex::new(Offer::default()));
-    let address = serve(Arc::clone(&offer))?;
+    let server = serve(Arc::clone(&offer)).await?;
+    let address = server.url();
     let set_offer = |signature: &str, artifact: Vec<u8>| {
         let mut offer = offer
             .lock()
@@ -216,19 +191,13 @@ async fn updates_are_verified_and_wait_for_the_transfers_before_they_are_install
     // First offer: the right bytes, signed by a key the app does not trust.
     set_offer(&strangers_signature, fake_appimage("9.9.9"));
 
-    let stack = LocalStack::start(LocalStackOptions {
-        processing_delay: Duration::from_secs(6),
-        ..LocalStackOptions::default()
-    })
-    .await?;
-    let keyring = SessionKeyring::start()?;
-    let display = Display::start()?;
+    let desktop = Desktop::with_processing_delay(Duration::from_secs(6)).await?;
     let results = work.path().join("results");
-    let mut env = stack_env(&stack, &results);
+    let mut env = desktop.app_env(&results);
     env.push(("DDN_UPDATE_ENDPOINT", format!("{address}/latest.json")));
     env.push(("DDN_UPDATE_PUBKEY", trusted.public.clone()));
     env.push(("APPIMAGE", installed.display().to_string()));
-    let driver = Driver::start(&display, &keyring, &env).await?;
+    let driver = Driver::start(&desktop, &env).await?;
     let shots = screenshot_dir();
     let app = driver.open().await?;
 
@@ -309,6 +278,6 @@ async fn updates_are_verified_and_wait_for_the_transfers_before_they_are_install
     std::fs::metadata(results.join("scan.txt")).context("the result")?;
 
     app.close().await?;
-    stack.stop().await;
+    desktop.stack.stop().await;
     Ok(())
 }

@@ -13,14 +13,15 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, ensure};
 use ddn_desktop::error::CommandError;
 use ddn_desktop::jobs::Status;
-use ddn_localstack::session_keyring::SessionKeyring;
-use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_localstack::LocalStackOptions;
+use ddn_testkit::desktop::Desktop;
+use ddn_testkit::s3::{self, Bucket};
 use ddn_transfer::TransferError;
 use serde_json::{Value, json};
 use support::desktop_bus::{DesktopBus, Shown};
 use support::{
-    Display, Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, assert_same, ready_rows,
-    screenshot_dir, stack_env, write_records,
+    Driver, LIMIT, ROWS_SCRIPT, Session, WATCH_STATUSES_SCRIPT, assert_same, ready_rows,
+    screenshot_dir, write_records,
 };
 
 /// Sends `paths` the way a drop does: the drop handler hands the dropped paths to this command.
@@ -76,17 +77,10 @@ fn went_through(seen: &Value, expected: &[&str]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
-    let stack = LocalStack::start(LocalStackOptions {
-        processing_delay: Duration::from_millis(1500),
-        ..LocalStackOptions::default()
-    })
-    .await?;
-    let keyring = SessionKeyring::start()?;
-    let display = Display::start()?;
-    let desktop = DesktopBus::start(&display, &keyring)?;
-    let work = tempfile::tempdir()?;
-    let inputs = work.path().join("inputs");
-    let results = work.path().join("results");
+    let desktop = Desktop::with_processing_delay(Duration::from_millis(1500)).await?;
+    let bus = DesktopBus::start(&desktop)?;
+    let inputs = desktop.path("inputs");
+    let results = desktop.path("results");
     std::fs::create_dir_all(inputs.join("batch/nested"))?;
     let big = inputs.join("report.pdf");
     std::fs::write(&big, pseudo_random(48 * 1024 * 1024, 7))?;
@@ -95,7 +89,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     std::fs::write(inputs.join("batch/a.csv"), pseudo_random(70_000, 1))?;
     std::fs::write(inputs.join("batch/nested/b.csv"), pseudo_random(90_000, 2))?;
 
-    let driver = Driver::start(&display, &keyring, &stack_env(&stack, &results)).await?;
+    let driver = Driver::start(&desktop, &desktop.app_env(&results)).await?;
     let shots = screenshot_dir();
     let app = driver.open().await?;
     let welcome_hidden = app
@@ -154,7 +148,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
         "totals: {totals}"
     );
     // The batch ends in one notification, which the system's notification daemon received.
-    let shown = desktop.wait_for_notifications(1, LIMIT).await?;
+    let shown = bus.wait_for_notifications(1, LIMIT).await?;
     ensure!(
         shown == [Shown::new("DDN Transfer", "4 results are ready.")],
         "notifications: {shown:?}"
@@ -163,7 +157,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     app.click("button[data-action=\"show\"][aria-label$=\"report.pdf\"]")
         .await?;
     let expected = vec![format!("file://{}", results.join("report.pdf").display())];
-    let asked = desktop.wait_for_shown_items(1, LIMIT).await?;
+    let asked = bus.wait_for_shown_items(1, LIMIT).await?;
     ensure!(asked == [expected], "asked to show {asked:?}");
 
     // A failure explains itself, and Retry sends the file once it can be read.
@@ -193,7 +187,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
         .await?;
     wait_row(&app, "later.txt", "ready").await?;
     assert_same(&results.join("later.txt"), &later)?;
-    desktop.wait_for_notifications(2, LIMIT).await?;
+    bus.wait_for_notifications(2, LIMIT).await?;
 
     // Korean, chosen in the settings.
     app.click("#open-settings").await?;
@@ -248,7 +242,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     assert_same(&results.join("later (1).txt"), &later)?;
     // Every batch that went to the service was told once, in the language of the moment. Files
     // that could not be read fail as they are dropped, in front of the user: no notification.
-    let shown = desktop.wait_for_notifications(3, LIMIT).await?;
+    let shown = bus.wait_for_notifications(3, LIMIT).await?;
     ensure!(
         shown
             == [
@@ -286,7 +280,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
     );
     app.screenshot(&shots.join("ko-after-restart.png")).await?;
     app.close().await?;
-    stack.stop().await;
+    desktop.stack.stop().await;
     Ok(())
 }
 
@@ -333,22 +327,13 @@ const UNSCRIPTED_TEXT_SCRIPT: &str = "
 async fn long_lists_draw_only_the_rows_in_view_in_the_users_language() -> Result<()> {
     const ROWS: usize = 500;
     const RESULTS: usize = 450;
-    let stack = LocalStack::start(LocalStackOptions::default()).await?;
+    let desktop = Desktop::start(LocalStackOptions::default()).await?;
     // More results than one page, straight into the output bucket.
     for i in 0..RESULTS {
-        stack
-            .s3_client()
-            .put_object()
-            .bucket(stack.out_bucket())
-            .key(format!("users/dev/결과-{i:03}.pdf"))
-            .body(format!("result {i}").into_bytes().into())
-            .send()
-            .await?;
+        let key = format!("users/dev/결과-{i:03}.pdf");
+        s3::put(&desktop.stack, Bucket::Output, &key, format!("result {i}")).await;
     }
-    let keyring = SessionKeyring::start()?;
-    let display = Display::start()?;
-    let work = tempfile::tempdir()?;
-    let data_home = work.path().join("data");
+    let data_home = desktop.path("data");
     let mut rows = ready_rows(ROWS);
     rows[0].status = Status::Failed;
     rows[0].result_path = None;
@@ -357,16 +342,16 @@ async fn long_lists_draw_only_the_rows_in_view_in_the_users_language() -> Result
     )));
     write_records(&data_home, &rows)?;
     // Korean chosen in the settings, on an English system.
-    let config_home = work.path().join("config");
+    let config_home = desktop.path("config");
     std::fs::create_dir_all(config_home.join("com.ddn.transfer"))?;
     std::fs::write(
         config_home.join("com.ddn.transfer/settings.json"),
         br#"{ "language": "ko" }"#,
     )?;
-    let mut env = stack_env(&stack, &work.path().join("results"));
+    let mut env = desktop.app_env(&desktop.path("results"));
     env.push(("XDG_DATA_HOME", data_home.display().to_string()));
     env.push(("XDG_CONFIG_HOME", config_home.display().to_string()));
-    let driver = Driver::start(&display, &keyring, &env).await?;
+    let driver = Driver::start(&desktop, &env).await?;
     let shots = screenshot_dir();
 
     // What the window shows first, before the page has even said it is ready.
@@ -564,6 +549,6 @@ async fn long_lists_draw_only_the_rows_in_view_in_the_users_language() -> Result
     )?;
     app.screenshot(&shots.join("ko-results-end.png")).await?;
     app.close().await?;
-    stack.stop().await;
+    desktop.stack.stop().await;
     Ok(())
 }

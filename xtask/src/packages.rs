@@ -18,7 +18,6 @@
 //! The app's own output, apt's and the window's picture are kept in `target/packages`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +27,12 @@ use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::bundle::{self, Packages};
 use crate::{system, target_dir};
+
+// The private X server: the test kit's own, compiled here from its file because the automation
+// cannot take the test kit (and the AWS SDK, hyper and the local stack behind it) as a dependency.
+#[path = "../../crates/ddn-testkit/src/display.rs"]
+mod display;
+use display::Display;
 
 /// Debian packages this test needs on the host: debootstrap to make the root, rpm to read the
 /// `.rpm`, an X server without a screen, xdotool to find the window, ImageMagick to photograph it
@@ -678,68 +683,6 @@ impl Drop for Mounts {
         for point in self.points.iter().rev() {
             unmount(point);
         }
-    }
-}
-
-/// A private X server, stopped when dropped.
-struct Display {
-    number: u32,
-    server: Child,
-}
-
-impl Display {
-    /// Starts Xvfb on a display number it picks itself and reports when ready (`-displayfd`).
-    fn start() -> Result<Self> {
-        let mut server = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1024x768x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("could not start Xvfb")?;
-        let stdout = server.stdout.take().context("Xvfb's output")?;
-        let (sent, line) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = sent.send(line);
-        });
-        let mut display = Self { number: 0, server };
-        match line
-            .recv_timeout(Duration::from_secs(10))
-            .map(|line| line.trim().parse())
-        {
-            Ok(Ok(number)) => {
-                display.number = number;
-                Ok(display)
-            }
-            _ => bail!("Xvfb did not start: {:?}", display.server.try_wait()),
-        }
-    }
-
-    fn name(&self) -> String {
-        format!(":{}", self.number)
-    }
-
-    /// A host command that talks to this display.
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
-        command.env("DISPLAY", self.name());
-        command
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
     }
 }
 

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ddn_localstack::samples::write_sample_file;
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::samples::write_sample_file;
 
 const MIB: u64 = 1024 * 1024;
 const TOKEN: &str = "bench-token";

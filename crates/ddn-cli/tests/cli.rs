@@ -7,6 +7,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::loopback;
+use ddn_testkit::s3::{self, Bucket};
 
 async fn start_stack() -> LocalStack {
     LocalStack::start(LocalStackOptions {
@@ -233,7 +235,7 @@ async fn was_contacted(trap: &tokio::net::TcpListener) -> bool {
 async fn tokens_are_never_sent_over_plain_http_to_another_computer() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f"), b"x").unwrap();
-    let trap = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trap = loopback::bind(0).await.unwrap();
     let token = [("DDN_API_TOKEN", "alice-secret-token")];
 
     for address in [
@@ -306,14 +308,8 @@ async fn two_files_of_one_name_are_refused_before_anything_is_sent() {
     );
     assert!(stderr.contains("nothing was sent"), "{stderr}");
     // Not even the file without a twin went.
-    let listing = stack
-        .s3_client()
-        .list_objects_v2()
-        .bucket(stack.in_bucket())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listing.key_count(), Some(0), "{listing:?}");
+    let stored = s3::keys(&stack, Bucket::Input).await;
+    assert!(stored.is_empty(), "{stored:?}");
 
     // The same file named twice is the same conflict.
     let output = ddn(&stack, dir.path(), &["upload", "a/x.png", "a/x.png"]).await;

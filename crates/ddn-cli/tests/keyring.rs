@@ -3,13 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use ddn_localstack::session_keyring::SessionKeyring;
 use ddn_localstack::{LocalStack, LocalStackOptions};
-use ddn_secrets::{KEYRING_SERVICE, account_for};
+use ddn_testkit::session_keyring::SessionKeyring;
 
 const GOOD_TOKEN: &str = "bob-keyring-token-4f1c9a";
 
@@ -43,40 +41,11 @@ fn run_ddn(keyring: &SessionKeyring, stack: &LocalStack, args: &[&str], stdin: &
 
 /// What the Secret Service itself holds for the stack's address, read with libsecret's own tool.
 fn stored_secret(keyring: &SessionKeyring, stack: &LocalStack) -> Option<String> {
-    let mut command = Command::new("secret-tool");
-    keyring.apply(&mut command);
-    let account = account_for(stack.api_url()).unwrap();
-    let output = command
-        .args(["lookup", "service", KEYRING_SERVICE, "username", &account])
-        .output()
-        .expect("secret-tool (Debian package: libsecret-tools)");
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    keyring.saved_token(stack.api_url()).unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -130,7 +99,7 @@ async fn login_saves_the_token_in_the_keyring_and_later_runs_use_it() {
 
     // The keyring's files (and the whole home of the session) never hold the token in plain text.
     assert!(
-        files_containing(keyring.home(), GOOD_TOKEN.as_bytes()).is_empty(),
+        keyring.files_containing(GOOD_TOKEN.as_bytes()).is_empty(),
         "token found in plain text"
     );
 

@@ -8,18 +8,20 @@
 //!   seed's test scripts simulated processing, or, for names it was told to fail, writes a failure
 //!   marker instead.
 //!
+//! Both servers bind and accept through [`loopback`], the one accept loop of every loopback server
+//! in the project (the test kit's servers use it too).
+//!
 //! Architecture invariant: every socket binds to a loopback address.
 
-pub mod fault_proxy;
+pub mod loopback;
 pub mod processor;
-pub mod runtime_emulator;
 mod s3_server;
-pub mod samples;
-pub mod session_keyring;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
@@ -30,6 +32,9 @@ use ddn_presign::credentials::CredentialsCache;
 use ddn_presign::presign::Presigner;
 use ddn_presign::store::S3Store;
 use ddn_presign::{Config, PresignService};
+use hyper::Request;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -67,7 +72,7 @@ pub struct LocalStackOptions {
     /// Output bucket name.
     pub out_bucket: String,
     /// The S3 address written into presigned URLs, when clients must reach S3 through something
-    /// else (a [`fault_proxy::FaultProxy`]); the S3 server's own address when `None`.
+    /// else (a proxy that injects faults, in the tests); the S3 server's own address when `None`.
     pub s3_public_url: Option<String>,
     /// Files the processor fails (a failure marker, no result) instead of copying: those whose
     /// name matches this pattern. None fail when `None`.
@@ -206,14 +211,11 @@ impl LocalStack {
         ));
         let api_listener = bind(options.api_port, "presign API").await?;
         let api_url = format!("http://{}", local_addr(&api_listener)?);
-        let api_shutdown = wait_for(shutdown_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(error) =
-                ddn_presign::http_server::serve(api_listener, service, api_shutdown).await
-            {
-                tracing::error!(%error, "the presign API stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(serve_presign_api(
+            api_listener,
+            service,
+            wait_for(shutdown_rx.clone()),
+        )));
 
         let processor = processor::Processor {
             client: s3_client.clone(),
@@ -313,9 +315,31 @@ pub fn s3_client(endpoint: &str, credentials: &Credentials) -> aws_sdk_s3::Clien
 }
 
 async fn bind(port: u16, what: &str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+    loopback::bind(port)
         .await
         .map_err(io_error(format!("binding the {what} to 127.0.0.1:{port}")))
+}
+
+/// The presign API: the function's own service answering HTTP requests, each with a request id
+/// of its own, until `shutdown` resolves.
+async fn serve_presign_api(
+    listener: TcpListener,
+    service: Arc<PresignService<S3Store>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let requests = Arc::new(AtomicU64::new(0));
+    loopback::serve_http(listener, shutdown, move || {
+        let service = Arc::clone(&service);
+        let requests = Arc::clone(&requests);
+        service_fn(move |request: Request<Incoming>| {
+            let service = Arc::clone(&service);
+            let id = requests.fetch_add(1, Ordering::Relaxed);
+            async move {
+                Ok::<_, Infallible>(ddn_presign::http_server::answer(&service, &request, id).await)
+            }
+        })
+    })
+    .await;
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartError> {

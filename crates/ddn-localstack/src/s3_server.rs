@@ -1,5 +1,5 @@
 //! The in-process S3-compatible server: `s3s-fs` behind SigV4 authentication with the stack's own
-//! credentials, served over HTTP/1.1 on loopback by the shared connection loop.
+//! credentials, served over HTTP/1.1 on loopback by the shared loop ([`crate::loopback`]).
 //!
 //! Like S3, it refuses a presigned request that carries an `x-amz-*` header its signature does not
 //! cover ([`SignedAmzHeadersOnly`]). s3s checks only the headers a URL lists as signed and acts on
@@ -37,7 +37,7 @@ pub(crate) async fn serve(
     service: S3Service,
     shutdown: impl Future<Output = ()>,
 ) {
-    ddn_presign::http_server::serve_connections(listener, shutdown, move || service.clone()).await;
+    crate::loopback::serve_http(listener, shutdown, move || service.clone()).await;
 }
 
 /// The access hook: signed requests only (s3s's default), and no unsigned `x-amz-*` header on a

@@ -10,6 +10,7 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 use ddn_api::{HttpMethod, PresignResponse};
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::s3::{self, Bucket, PutOptions, put_presigned};
 use reqwest::StatusCode;
 
 async fn two_user_stack() -> LocalStack {
@@ -28,69 +29,34 @@ async fn two_user_stack() -> LocalStack {
 
 /// Bob's real upload URL for `name`, from the stack's presign API.
 async fn upload_url(stack: &LocalStack, token: &str, name: &str, size: usize) -> PresignResponse {
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/presign?file={name}&mode=upload&size={size}",
-            stack.api_url()
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let answer: PresignResponse = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    let size = size.to_string();
+    let answer = s3::presign(
+        stack.api_url(),
+        token,
+        &[("file", name), ("mode", "upload"), ("size", &size)],
+    )
+    .await
+    .expect("an upload URL");
     assert_eq!(answer.method, HttpMethod::Put);
     answer
 }
 
-/// Sends `body` to a presigned upload URL with every header the answer lists, plus `extra`.
-async fn put(answer: &PresignResponse, body: &[u8], extra: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .put(&answer.url)
-        .header("content-length", body.len());
-    for (name, value) in &answer.headers {
-        if name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    request.body(body.to_vec()).send().await.unwrap()
-}
-
 async fn stored(stack: &LocalStack, key: &str) -> Option<Vec<u8>> {
-    let object = stack
-        .s3_client()
-        .get_object()
-        .bucket(stack.in_bucket())
-        .key(key)
-        .send()
-        .await
-        .ok()?;
-    Some(object.body.collect().await.unwrap().into_bytes().to_vec())
+    s3::get_bytes(stack, Bucket::Input, key).await
 }
 
 #[tokio::test]
 async fn an_unsigned_copy_source_on_a_presigned_put_is_refused_and_copies_nothing() {
     let stack = two_user_stack().await;
     let secret = b"alice's secret";
-    stack
-        .s3_client()
-        .put_object()
-        .bucket(stack.in_bucket())
-        .key("users/alice/secret.txt")
-        .body(secret.to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    s3::put(&stack, Bucket::Input, "users/alice/secret.txt", secret).await;
 
     let body = b"bob's own file";
     let answer = upload_url(&stack, "bob-token", "x.txt", body.len()).await;
     assert_eq!(answer.key, "users/bob/x.txt");
     let copy_source = format!("{}/users/alice/secret.txt", stack.in_bucket());
 
-    let refused = put(&answer, body, &[("x-amz-copy-source", &copy_source)]).await;
+    let refused = put_presigned(&answer, body, &[("x-amz-copy-source", &copy_source)]).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let text = refused.text().await.unwrap();
     assert!(text.contains("<Code>AccessDenied</Code>"), "{text}");
@@ -103,7 +69,7 @@ async fn an_unsigned_copy_source_on_a_presigned_put_is_refused_and_copies_nothin
     );
 
     // The very same URL, without the added header, is an ordinary upload.
-    let accepted = put(&answer, body, &[]).await;
+    let accepted = put_presigned(&answer, body, &[]).await;
     assert_eq!(accepted.status(), StatusCode::OK);
     assert_eq!(
         stored(&stack, "users/bob/x.txt").await.as_deref(),
@@ -121,7 +87,7 @@ async fn any_unsigned_amz_header_on_a_presigned_request_is_refused() {
     let stack = two_user_stack().await;
     let body = b"hello";
     let answer = upload_url(&stack, "bob-token", "meta.txt", body.len()).await;
-    let refused = put(&answer, body, &[("x-amz-meta-note", "added later")]).await;
+    let refused = put_presigned(&answer, body, &[("x-amz-meta-note", "added later")]).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     let text = refused.text().await.unwrap();
     assert!(text.contains("x-amz-meta-note"), "{text}");
@@ -166,19 +132,13 @@ async fn signed_amz_headers_on_a_presigned_request_pass() {
         answer.url.contains("x-amz-meta-ddn-upload-id"),
         "the header is in X-Amz-SignedHeaders"
     );
-    let accepted = put(&answer, body, &[]).await;
+    let accepted = put_presigned(&answer, body, &[]).await;
     assert_eq!(accepted.status(), StatusCode::OK);
-    let head = stack
-        .s3_client()
-        .head_object()
-        .bucket(stack.in_bucket())
-        .key("users/bob/signed.txt")
-        .send()
+    let stored = s3::get(&stack, Bucket::Input, "users/bob/signed.txt")
         .await
-        .unwrap();
+        .expect("the upload is stored");
     assert_eq!(
-        head.metadata()
-            .and_then(|m| m.get(ddn_api::processing::UPLOAD_ID_META)),
+        stored.metadata.get(ddn_api::processing::UPLOAD_ID_META),
         Some(&"0123abcd".to_owned())
     );
     stack.stop().await;
@@ -189,16 +149,20 @@ async fn header_signed_requests_keep_every_amz_header_they_sign() {
     // The SDK signs in the Authorization header, covering its x-amz-* headers: a copy between
     // keys and user metadata still work.
     let stack = two_user_stack().await;
-    let s3 = stack.s3_client();
-    s3.put_object()
-        .bucket(stack.in_bucket())
-        .key("users/alice/a.txt")
-        .metadata("note", "kept")
-        .body(b"a".to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    s3.copy_object()
+    s3::put_with(
+        &stack,
+        Bucket::Input,
+        "users/alice/a.txt",
+        b"a",
+        PutOptions {
+            metadata: &[("note", "kept")],
+            ..PutOptions::default()
+        },
+    )
+    .await;
+    stack
+        .s3_client()
+        .copy_object()
         .bucket(stack.in_bucket())
         .key("users/alice/b.txt")
         .copy_source(format!("{}/users/alice/a.txt", stack.in_bucket()))

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use ddn_api::processing::{MAX_FAILURE_MESSAGE_BYTES, MESSAGE_META, UPLOAD_ID_META};
 use ddn_localstack::processor::{NamePattern, encode_failure_message, file_name};
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::s3::{self, Bucket, PutOptions};
 use percent_encoding::percent_decode_str;
 
 async fn stack_failing(pattern: Option<&str>) -> LocalStack {
@@ -26,17 +27,18 @@ async fn stack_failing(pattern: Option<&str>) -> LocalStack {
 
 /// Stores an input object as an upload URL would: the body, and the upload id as user metadata.
 async fn put_input(stack: &LocalStack, key: &str, body: &[u8], upload_id: Option<&str>) {
-    let mut put = stack
-        .s3_client()
-        .put_object()
-        .bucket(stack.in_bucket())
-        .key(key)
-        .content_type("image/png")
-        .body(body.to_vec().into());
-    if let Some(id) = upload_id {
-        put = put.metadata(UPLOAD_ID_META, id);
-    }
-    put.send().await.unwrap();
+    let metadata = upload_id.map(|id| (UPLOAD_ID_META, id));
+    s3::put_with(
+        stack,
+        Bucket::Input,
+        key,
+        body,
+        PutOptions {
+            metadata: metadata.as_slice(),
+            content_type: Some("image/png"),
+        },
+    )
+    .await;
 }
 
 /// An output object's bytes and user metadata.
@@ -48,7 +50,6 @@ fn has(name: &'static str) -> impl Fn(&Found) -> bool {
     move |(_, metadata)| metadata.contains_key(name)
 }
 
-/// Whether an object carries the upload id `id` (the bytes are in place by then).
 /// Puts a new version of `key` as if in the same second as the one stored. S3 keeps modification
 /// times to the second, so two uploads of one size in the same second list exactly alike; s3s-fs
 /// keeps finer times, so the new file is given the old one's to match.
@@ -64,25 +65,16 @@ async fn put_input_in_the_same_second(stack: &LocalStack, key: &str, body: &[u8]
         .unwrap();
 }
 
+/// Whether an object carries the upload id `id` (the bytes are in place by then).
 fn carries(id: &'static str) -> impl Fn(&Found) -> bool {
     move |(_, metadata)| metadata.get(UPLOAD_ID_META).map(String::as_str) == Some(id)
 }
 
-/// An object of the output bucket: its bytes and user metadata, when it is there.
+/// An object of the output bucket: its bytes and user metadata, when it is there (and, during a
+/// replacement, readable whole: the caller polls on until it is).
 async fn output(stack: &LocalStack, key: &str) -> Option<Found> {
-    let object = stack
-        .s3_client()
-        .get_object()
-        .bucket(stack.out_bucket())
-        .key(key)
-        .send()
-        .await
-        .ok()?;
-    let metadata = object.metadata().cloned().unwrap_or_default();
-    // s3s-fs writes an object's stored checksum apart from its data, so a read during a
-    // replacement can fail its check: that is "not there yet", and the caller polls on.
-    let bytes = object.body.collect().await.ok()?.into_bytes().to_vec();
-    Some((bytes, metadata))
+    let object = s3::get(stack, Bucket::Output, key).await?;
+    Some((object.body, object.metadata))
 }
 
 /// Polls the output bucket until `key` satisfies `done`, for at most ten seconds.
@@ -106,36 +98,31 @@ async fn wait_for(stack: &LocalStack, key: &str, done: impl Fn(&Found) -> bool) 
 async fn a_result_carries_every_user_metadata_value_of_its_input() {
     let stack = stack_failing(None).await;
     let key = "users/dev/scan.png";
-    stack
-        .s3_client()
-        .put_object()
-        .bucket(stack.in_bucket())
-        .key(key)
-        .metadata(UPLOAD_ID_META, "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
-        .metadata("note", "kept too")
-        .content_type("image/png")
-        .body(b"png bytes".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    s3::put_with(
+        &stack,
+        Bucket::Input,
+        key,
+        b"png bytes",
+        PutOptions {
+            metadata: &[
+                (UPLOAD_ID_META, "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+                ("note", "kept too"),
+            ],
+            content_type: Some("image/png"),
+        },
+    )
+    .await;
 
     let (bytes, _) = wait_for(&stack, key, has(UPLOAD_ID_META)).await;
     assert_eq!(bytes, b"png bytes");
-    let head = stack
-        .s3_client()
-        .head_object()
-        .bucket(stack.out_bucket())
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    let metadata = head.metadata().unwrap();
+    let result = s3::get(&stack, Bucket::Output, key).await.unwrap();
+    let metadata = &result.metadata;
     assert_eq!(
         metadata.get(UPLOAD_ID_META).map(String::as_str),
         Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0")
     );
     assert_eq!(metadata.get("note").map(String::as_str), Some("kept too"));
-    assert_eq!(head.content_type(), Some("image/png"));
+    assert_eq!(result.content_type.as_deref(), Some("image/png"));
     stack.stop().await;
 }
 
@@ -192,14 +179,7 @@ async fn a_file_told_to_fail_gets_exactly_a_failure_marker_and_no_result() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(output(&stack, "users/dev/2026/scan.bad").await.is_none());
     assert!(output(&stack, "users/dev/anonymous.bad").await.is_none());
-    let listed = stack
-        .s3_client()
-        .list_objects_v2()
-        .bucket(stack.out_bucket())
-        .send()
-        .await
-        .unwrap();
-    let mut keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    let mut keys = s3::keys(&stack, Bucket::Output).await;
     keys.sort_unstable();
     assert_eq!(
         keys,

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::s3::{self, Bucket};
 
 #[test]
 fn ddn_local_prints_its_address_and_token_and_stops_on_ctrl_c() {
@@ -64,34 +65,10 @@ async fn the_processor_copies_new_and_changed_objects_after_the_delay() {
     })
     .await
     .unwrap();
-    let s3 = stack.s3_client();
     let key = "users/dev/2026/사진 1.png";
-    let put = |body: &'static [u8]| {
-        s3.put_object()
-            .bucket(stack.in_bucket())
-            .key(key)
-            .body(body.to_vec().into())
-            .send()
-    };
-    let output = || async {
-        match s3
-            .get_object()
-            .bucket(stack.out_bucket())
-            .key(key)
-            .send()
-            .await
-        {
-            // s3s-fs writes an object's stored checksum apart from its data, so a read during a
-            // replacement can fail its check: that is "not there yet", and the poll goes on.
-            Ok(object) => object
-                .body
-                .collect()
-                .await
-                .ok()
-                .map(|b| b.into_bytes().to_vec()),
-            Err(_) => None,
-        }
-    };
+    let put = |body: &'static [u8]| s3::put(&stack, Bucket::Input, key, body);
+    // A read that fails (s3s-fs may fail one racing a replacement) is "not there yet".
+    let output = || s3::get_bytes(&stack, Bucket::Output, key);
     let wait_for = |expected: &'static [u8]| async move {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -104,14 +81,14 @@ async fn the_processor_copies_new_and_changed_objects_after_the_delay() {
     };
 
     let uploaded = Instant::now();
-    put(b"first").await.unwrap();
+    put(b"first").await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(output().await, None, "copied before the delay");
     wait_for(b"first").await;
     assert!(uploaded.elapsed() >= Duration::from_millis(300));
 
     // A later upload under the same key (another size) is processed again.
-    put(b"second version").await.unwrap();
+    put(b"second version").await;
     wait_for(b"second version").await;
     stack.stop().await;
 }
@@ -167,31 +144,15 @@ fn start_ddn_local(
 
 /// Uploads `body` as `name` through the presign API and a presigned PUT, as a client does.
 async fn upload(info: &serde_json::Value, name: &str, body: &[u8]) {
-    let client = reqwest::Client::new();
-    let answer = client
-        .get(format!(
-            "{}/presign?file={name}&mode=upload&size={}",
-            info["apiUrl"].as_str().unwrap(),
-            body.len()
-        ))
-        .bearer_auth(info["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let answer: ddn_api::PresignResponse = serde_json::from_str(&answer).unwrap();
-    let mut put = client.put(&answer.url);
-    // The body sets Content-Length; every other signed header goes as given.
-    for (header, value) in answer
-        .headers
-        .iter()
-        .filter(|(h, _)| *h != "content-length")
-    {
-        put = put.header(header, value);
-    }
-    let status = put.body(body.to_vec()).send().await.unwrap().status();
+    let size = body.len().to_string();
+    let answer = s3::presign(
+        info["apiUrl"].as_str().unwrap(),
+        info["token"].as_str().unwrap(),
+        &[("file", name), ("mode", "upload"), ("size", &size)],
+    )
+    .await
+    .unwrap();
+    let status = s3::put_presigned(&answer, body, &[]).await.status();
     assert_eq!(status, 200, "upload of {name}");
 }
 

@@ -2,28 +2,29 @@
 //! 100 MiB, a results list whose cursor never moves. Each ends the call with a clear error, within
 //! the stall timeout, promptly on cancel, and without reading more than a small cap.
 //!
-//! The bad servers are raw TCP listeners on loopback written here, since no real server misbehaves
-//! on demand; everything else (the engine, reqwest, hyper) is the real thing.
+//! The bad servers answer raw bytes written here (on the shared loopback accept loop), since no
+//! real server misbehaves on demand; everything else (the engine, reqwest, hyper) is the real
+//! thing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use common::cancel_after;
 use ddn_api::{HttpMethod, PresignRequest, PresignResponse, ResultsRequest, TransferMode};
+use ddn_testkit::http::{StatusCode, TestServer, response};
+use ddn_testkit::loopback;
 use ddn_transfer::retry::RetryPolicy;
 use ddn_transfer::{
     ApiClient, CancellationToken, Engine, EngineOptions, ResultOf, TransferError, http_client,
 };
-use http_body_util::Full;
-use hyper::Response;
-use hyper::service::service_fn;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 const MIB: u64 = 1024 * 1024;
@@ -48,12 +49,13 @@ struct Served {
 /// A raw HTTP/1.1 server on loopback answering every request with `status` and `body` (its
 /// `Content-Length` the full length). Answers its address and a channel of how each answer went.
 async fn bad_server(status: &'static str, body: Body) -> (String, mpsc::UnboundedReceiver<Served>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = loopback::bind(0).await.unwrap();
     let address = listener.local_addr().unwrap();
     let (served, outcomes) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
+    tokio::spawn(loopback::accept_loop(
+        listener,
+        std::future::pending(),
+        move |stream| {
             let body = body.clone();
             let served = served.clone();
             tokio::spawn(async move {
@@ -61,8 +63,8 @@ async fn bad_server(status: &'static str, body: Body) -> (String, mpsc::Unbounde
                     let _ = served.send(outcome);
                 }
             });
-        }
-    });
+        },
+    ));
     (format!("http://{address}"), outcomes)
 }
 
@@ -164,21 +166,13 @@ async fn presign_api(url: &str) -> String {
 
 /// An API over real HTTP whose every answer is `200` with the JSON `answer(query)` makes.
 async fn json_api(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let answer = Arc::new(answer);
-    tokio::spawn(ddn_presign::http_server::serve_connections(
-        listener,
-        std::future::pending(),
-        move || {
-            let answer = Arc::clone(&answer);
-            service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                let body = Bytes::from(answer(request.uri().query().unwrap_or_default()));
-                async move { Ok::<_, Infallible>(Response::new(Full::new(body))) }
-            })
-        },
-    ));
-    format!("http://{address}")
+    TestServer::start(move |request| {
+        let body = answer(request.uri().query().unwrap_or_default());
+        async move { response(StatusCode::OK, body) }
+    })
+    .await
+    .unwrap()
+    .detach()
 }
 
 fn engine(api_url: &str, stall_timeout: Duration) -> Engine {
@@ -193,16 +187,6 @@ fn engine(api_url: &str, stall_timeout: Duration) -> Engine {
             ..EngineOptions::default()
         },
     )
-}
-
-fn cancel_after(delay: Duration) -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        trigger.cancel();
-    });
-    cancel
 }
 
 /// Runs an upload of a small file and a download through `engine`, each with its own token from

@@ -10,9 +10,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Recorder, fake_api, presigned_get};
+use common::{Recorder, fake_api};
 use ddn_api::{Checksum, ChecksumAlgorithm, HttpMethod, PresignResponse, processing};
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::s3::{self, Bucket};
 use ddn_transfer::retry::RetryPolicy;
 use ddn_transfer::{
     ApiClient, CancellationToken, Engine, EngineOptions, ResultOf, Token, TransferError,
@@ -158,19 +159,11 @@ async fn a_failed_processing_ends_the_wait_at_once_with_the_processors_reason() 
 
     // The same name uploaded again with a processor that succeeds is not held back by the
     // marker of the failed upload.
-    let input = stack
-        .s3_client()
-        .head_object()
-        .bucket(stack.in_bucket())
-        .key("users/alice/photo.bad")
-        .send()
+    let input = s3::get(&stack, Bucket::Input, "users/alice/photo.bad")
         .await
         .unwrap();
     assert_eq!(
-        input
-            .metadata()
-            .and_then(|m| m.get(processing::UPLOAD_ID_META))
-            .cloned(),
+        input.metadata.get(processing::UPLOAD_ID_META).cloned(),
         uploaded.upload_id,
         "S3 stored the signed upload id on the input"
     );
@@ -190,15 +183,7 @@ async fn results_without_an_upload_id_are_matched_by_when_they_were_written() {
     std::fs::write(&path, b"input").unwrap();
     let cancel = CancellationToken::new();
     let put_result = async |body: &'static [u8]| {
-        stack
-            .s3_client()
-            .put_object()
-            .bucket(stack.out_bucket())
-            .key("users/alice/plain.txt")
-            .body(body.to_vec().into())
-            .send()
-            .await
-            .unwrap();
+        s3::put(&stack, Bucket::Output, "users/alice/plain.txt", body).await
     };
 
     // A result written before the upload, a whole second earlier (S3 dates have seconds).
@@ -246,17 +231,9 @@ async fn download_with_checksum(
     dir: &std::path::Path,
 ) -> Result<ddn_transfer::Downloaded, TransferError> {
     let key = "users/dev/encrypted.bin";
-    stack
-        .s3_client()
-        .put_object()
-        .bucket(stack.out_bucket())
-        .key(key)
-        .body(body.to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    s3::put(stack, Bucket::Output, key, body).await;
     let answer = PresignResponse {
-        url: presigned_get(stack, key),
+        url: s3::presigned_get(stack, Bucket::Output, key),
         method: HttpMethod::Get,
         key: key.to_owned(),
         headers: BTreeMap::new(),

@@ -10,14 +10,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Recorder;
-use ddn_localstack::fault_proxy::{Direction, Fault, FaultProxy};
-use ddn_localstack::samples::sample_bytes as sample;
+use common::{Recorder, cancel_after};
+use ddn_api::ChecksumAlgorithm;
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::fault_proxy::{Direction, Fault, FaultProxy};
+use ddn_testkit::s3::{self, Bucket};
+use ddn_testkit::samples::sample_bytes as sample;
 use ddn_transfer::retry::RetryPolicy;
 use ddn_transfer::{
-    ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, ResultOf, Token, TransferEvent,
-    http_client,
+    ApiClient, CancellationToken, Downloaded, Engine, EngineOptions, ErrorKind, ResultOf, Token,
+    TransferEvent, http_client,
 };
 
 const KIB: usize = 1024;
@@ -59,26 +61,7 @@ fn engine(stack: &LocalStack, stall_timeout: Duration, max_attempts: u32) -> Eng
 
 /// Stores a processed result directly (not through the proxy).
 async fn put_result(stack: &LocalStack, name: &str, bytes: &[u8]) {
-    stack
-        .s3_client()
-        .put_object()
-        .bucket(stack.out_bucket())
-        .key(format!("users/alice/{name}"))
-        .body(bytes.to_vec().into())
-        .send()
-        .await
-        .unwrap();
-}
-
-/// A token that fires by itself after `delay`, as a user pressing Cancel mid-transfer.
-fn cancel_after(delay: Duration) -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        trigger.cancel();
-    });
-    cancel
+    s3::put(stack, Bucket::Output, &format!("users/alice/{name}"), bytes).await;
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -90,163 +73,204 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
+/// Which way a [`Case`]'s bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    /// A file of the case's name is uploaded.
+    Upload,
+    /// A result of the case's name is stored, then downloaded.
+    Download,
+}
+
+/// One transfer through the fault proxy that must get through: what is sent, what the network
+/// does to it, and which failures the engine must retry on the way (their kinds, in order).
+struct Case {
+    transfer: Transfer,
+    name: &'static str,
+    /// The data's size, in KiB, and the seed it is made from.
+    kib: usize,
+    seed: u64,
+    /// What the proxy does to the first connections, one fault each, in order.
+    faults: Vec<Fault>,
+    /// The kind of each `Retrying` event the transfer reports, in order.
+    retried: &'static [ErrorKind],
+    /// How long presigned URLs live.
+    url_ttl: Duration,
+    stall_timeout: Duration,
+    max_attempts: u32,
+}
+
+impl Default for Case {
+    fn default() -> Self {
+        Self {
+            transfer: Transfer::Download,
+            name: "file.bin",
+            kib: 64,
+            seed: 0,
+            faults: Vec::new(),
+            retried: &[],
+            url_ttl: Duration::from_secs(3600),
+            stall_timeout: Duration::from_secs(10),
+            max_attempts: 4,
+        }
+    }
+}
+
+/// How a [`Case`] went, for the checks particular to it.
+struct Run {
+    proxy: FaultProxy,
+    /// The download, for a download.
+    downloaded: Option<Downloaded>,
+    took: Duration,
+}
+
+/// Runs `case` and checks what every case must end with: the bytes arrive identical (in the
+/// input bucket, or as the only file in the results folder, the cumulative count never going
+/// back), after exactly the retries the case expects.
+async fn check(case: Case) -> Run {
+    let name = case.name;
+    let (stack, proxy) = stack_behind_proxy(case.url_ttl).await;
+    let engine = engine(&stack, case.stall_timeout, case.max_attempts);
+    let body = sample(case.kib * KIB, case.seed);
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = Recorder::default();
+    let cancel = CancellationToken::new();
+    let mut downloaded = None;
+    let started = Instant::now();
+    match case.transfer {
+        Transfer::Upload => {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &body).unwrap();
+            proxy.plan(case.faults);
+            let uploaded = engine
+                .upload(&path, name, &cancel, &recorder.sink())
+                .await
+                .unwrap();
+            let stored = s3::get_bytes(&stack, Bucket::Input, &uploaded.key).await;
+            assert!(stored == Some(body), "{name}: the stored object differs");
+        }
+        Transfer::Download => {
+            put_result(&stack, name, &body).await;
+            proxy.plan(case.faults);
+            let download = engine
+                .download(
+                    name,
+                    &ResultOf::default(),
+                    dir.path(),
+                    &cancel,
+                    &recorder.sink(),
+                )
+                .await
+                .unwrap();
+            assert!(
+                std::fs::read(&download.path).unwrap() == body,
+                "{name}: the downloaded bytes differ"
+            );
+            assert_eq!(files_in(dir.path()), [name]);
+            // Resumed, not restarted: the cumulative count never went back.
+            let progress = recorder.progress();
+            assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+            downloaded = Some(download);
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(recorder.retry_kinds(), case.retried, "{name}");
+    Run {
+        proxy,
+        downloaded,
+        took,
+    }
+}
+
 #[tokio::test]
 async fn an_upload_survives_a_cut_and_a_slow_down() {
-    let (stack, proxy) = stack_behind_proxy(Duration::from_secs(3600)).await;
-    let engine = engine(&stack, Duration::from_secs(10), 4);
-    let dir = tempfile::tempdir().unwrap();
-    let body = sample(1024 * KIB, 1);
-    let path = dir.path().join("scan.bin");
-    std::fs::write(&path, &body).unwrap();
-    proxy.plan([
-        Fault::CutAfter {
-            direction: Direction::Upstream,
-            bytes: 300 * KIB as u64,
-        },
-        Fault::Respond {
-            status: 503,
-            code: "SlowDown".into(),
-        },
-    ]);
-
-    let recorder = Recorder::default();
-    let uploaded = engine
-        .upload(
-            &path,
-            "scan.bin",
-            &CancellationToken::new(),
-            &recorder.sink(),
-        )
-        .await
-        .unwrap();
-    let reasons = recorder.retry_reasons();
-    assert_eq!(reasons.len(), 2, "{reasons:?}");
-    assert!(reasons[1].contains("SlowDown"), "{reasons:?}");
-    assert!(proxy.connections() >= 3);
-
-    let stored = stack
-        .s3_client()
-        .get_object()
-        .bucket(stack.in_bucket())
-        .key(&uploaded.key)
-        .send()
-        .await
-        .unwrap();
-    let stored = stored.body.collect().await.unwrap().into_bytes();
-    assert!(stored[..] == body[..], "the stored object differs");
+    let run = check(Case {
+        transfer: Transfer::Upload,
+        name: "scan.bin",
+        kib: 1024,
+        seed: 1,
+        faults: vec![
+            Fault::CutAfter {
+                direction: Direction::Upstream,
+                bytes: 300 * KIB as u64,
+            },
+            Fault::Respond {
+                status: 503,
+                code: "SlowDown".into(),
+            },
+        ],
+        retried: &[ErrorKind::Connection, ErrorKind::Storage],
+        ..Case::default()
+    })
+    .await;
+    assert!(run.proxy.connections() >= 3);
 }
 
 #[tokio::test]
 async fn a_cut_download_resumes_where_it_stopped() {
-    let (stack, proxy) = stack_behind_proxy(Duration::from_secs(3600)).await;
-    let engine = engine(&stack, Duration::from_secs(10), 4);
-    let body = sample(2048 * KIB, 2);
-    put_result(&stack, "photo.raw", &body).await;
-    proxy.plan([Fault::CutAfter {
-        direction: Direction::Downstream,
-        bytes: 700 * KIB as u64,
-    }]);
-
-    let results = tempfile::tempdir().unwrap();
-    let recorder = Recorder::default();
-    let downloaded = engine
-        .download(
-            "photo.raw",
-            &ResultOf::default(),
-            results.path(),
-            &CancellationToken::new(),
-            &recorder.sink(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(recorder.retry_reasons().len(), 1);
-    assert!(std::fs::read(&downloaded.path).unwrap() == body);
-    assert_eq!(downloaded.checksum, Some(ddn_api::ChecksumAlgorithm::Md5));
-    // Resumed, not restarted: the cumulative count never went back.
-    let progress = recorder.progress();
-    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
-    assert_eq!(files_in(results.path()), ["photo.raw"]);
+    let run = check(Case {
+        name: "photo.raw",
+        kib: 2048,
+        seed: 2,
+        faults: vec![Fault::CutAfter {
+            direction: Direction::Downstream,
+            bytes: 700 * KIB as u64,
+        }],
+        retried: &[ErrorKind::Connection],
+        ..Case::default()
+    })
+    .await;
+    let downloaded = run.downloaded.unwrap();
+    assert_eq!(downloaded.checksum, Some(ChecksumAlgorithm::Md5));
 }
 
 #[tokio::test]
 async fn a_stall_is_detected_and_retried() {
-    let (stack, proxy) = stack_behind_proxy(Duration::from_secs(3600)).await;
-    let engine = engine(&stack, Duration::from_millis(400), 4);
-    let body = sample(512 * KIB, 3);
-    put_result(&stack, "stalled.bin", &body).await;
-    proxy.plan([Fault::StallAfter {
-        direction: Direction::Downstream,
-        bytes: 100 * KIB as u64,
-        pause: Duration::from_secs(60),
-    }]);
-
-    let results = tempfile::tempdir().unwrap();
-    let recorder = Recorder::default();
-    let started = Instant::now();
-    let downloaded = engine
-        .download(
-            "stalled.bin",
-            &ResultOf::default(),
-            results.path(),
-            &CancellationToken::new(),
-            &recorder.sink(),
-        )
-        .await
-        .unwrap();
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(std::fs::read(&downloaded.path).unwrap() == body);
-    let reasons = recorder.retry_reasons();
-    assert_eq!(reasons.len(), 1);
-    assert!(reasons[0].contains("stalled"), "{reasons:?}");
+    let run = check(Case {
+        name: "stalled.bin",
+        kib: 512,
+        seed: 3,
+        faults: vec![Fault::StallAfter {
+            direction: Direction::Downstream,
+            bytes: 100 * KIB as u64,
+            pause: Duration::from_secs(60),
+        }],
+        retried: &[ErrorKind::Stalled],
+        stall_timeout: Duration::from_millis(400),
+        ..Case::default()
+    })
+    .await;
+    assert!(run.took < Duration::from_secs(10), "{:?}", run.took);
 }
 
 #[tokio::test]
 async fn a_delayed_connection_still_completes() {
-    let (stack, proxy) = stack_behind_proxy(Duration::from_secs(3600)).await;
-    let engine = engine(&stack, Duration::from_secs(10), 2);
-    let body = sample(64 * KIB, 4);
-    put_result(&stack, "slow.bin", &body).await;
-    proxy.plan([Fault::Delay(Duration::from_millis(500))]);
-    let results = tempfile::tempdir().unwrap();
-    let recorder = Recorder::default();
-    let downloaded = engine
-        .download(
-            "slow.bin",
-            &ResultOf::default(),
-            results.path(),
-            &CancellationToken::new(),
-            &recorder.sink(),
-        )
-        .await
-        .unwrap();
-    assert!(std::fs::read(&downloaded.path).unwrap() == body);
-    assert!(recorder.retry_reasons().is_empty());
+    check(Case {
+        name: "slow.bin",
+        kib: 64,
+        seed: 4,
+        faults: vec![Fault::Delay(Duration::from_millis(500))],
+        retried: &[],
+        max_attempts: 2,
+        ..Case::default()
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_expired_url_is_replaced_by_a_fresh_one() {
-    // URLs live one second; the first connection reaches S3 after two.
-    let (stack, proxy) = stack_behind_proxy(Duration::from_secs(1)).await;
-    let engine = engine(&stack, Duration::from_secs(10), 3);
-    let body = sample(32 * KIB, 5);
-    put_result(&stack, "late.bin", &body).await;
-    proxy.plan([Fault::Delay(Duration::from_millis(2100))]);
-    let results = tempfile::tempdir().unwrap();
-    let recorder = Recorder::default();
-    let downloaded = engine
-        .download(
-            "late.bin",
-            &ResultOf::default(),
-            results.path(),
-            &CancellationToken::new(),
-            &recorder.sink(),
-        )
-        .await
-        .unwrap();
-    assert!(std::fs::read(&downloaded.path).unwrap() == body);
-    let reasons = recorder.retry_reasons();
-    assert_eq!(reasons.len(), 1);
-    assert!(reasons[0].contains("403"), "{reasons:?}");
+    // URLs live one second; the first connection reaches S3 after two, and S3 refuses it.
+    check(Case {
+        name: "late.bin",
+        kib: 32,
+        seed: 5,
+        faults: vec![Fault::Delay(Duration::from_millis(2100))],
+        retried: &[ErrorKind::Storage],
+        url_ttl: Duration::from_secs(1),
+        max_attempts: 3,
+        ..Case::default()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -348,14 +372,8 @@ async fn cancelling_an_upload_stores_nothing() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Cancelled);
-    let stored = stack
-        .s3_client()
-        .head_object()
-        .bucket(stack.in_bucket())
-        .key("users/alice/draft.bin")
-        .send()
-        .await;
-    assert!(stored.is_err(), "a cancelled upload must not be stored");
+    let stored = s3::get(&stack, Bucket::Input, "users/alice/draft.bin").await;
+    assert!(stored.is_none(), "a cancelled upload must not be stored");
     assert!(path.exists(), "the source file is untouched");
 }
 
@@ -372,23 +390,19 @@ async fn a_result_replaced_mid_download_is_fetched_anew() {
     }]);
 
     // When the first attempt fails, the processor "re-processes" the file.
-    let client = stack.s3_client().clone();
-    let bucket = stack.out_bucket().to_owned();
-    let replacement = new.clone();
     let replaced = Arc::new(Mutex::new(false));
     let flag = Arc::clone(&replaced);
+    let stack_for_sink = &stack;
+    let replacement = &new;
     let sink = move |event: TransferEvent| {
         if matches!(event, TransferEvent::Retrying { .. }) && !*flag.lock().unwrap() {
-            let put = client
-                .put_object()
-                .bucket(&bucket)
-                .key("users/alice/redo.bin")
-                .body(replacement.clone().into())
-                .send();
-            let stored = tokio::task::block_in_place(|| {
-                tokio::runtime::Handle::current().block_on(put).is_ok()
+            tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(put_result(
+                    stack_for_sink,
+                    "redo.bin",
+                    replacement,
+                ));
             });
-            assert!(stored, "the replacement was stored");
             *flag.lock().unwrap() = true;
         }
     };

@@ -8,9 +8,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{fake_api, presigned_get};
+use common::fake_api;
 use ddn_api::{HttpMethod, PresignResponse};
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::s3::{self, Bucket};
 use ddn_transfer::{ApiClient, CancellationToken, Engine, EngineOptions, ResultOf, http_client};
 
 #[tokio::test]
@@ -20,16 +21,8 @@ async fn hostile_keys_never_leave_the_results_folder() {
         .unwrap();
     let content = b"result bytes".to_vec();
     let real_key = "users/dev/result.txt";
-    stack
-        .s3_client()
-        .put_object()
-        .bucket(stack.out_bucket())
-        .key(real_key)
-        .body(content.clone().into())
-        .send()
-        .await
-        .unwrap();
-    let url = presigned_get(&stack, real_key);
+    s3::put(&stack, Bucket::Output, real_key, content.clone()).await;
+    let url = s3::presigned_get(&stack, Bucket::Output, real_key);
 
     // A folder inside a folder, so that escaping one level would still be visible.
     let outer = tempfile::tempdir().unwrap();

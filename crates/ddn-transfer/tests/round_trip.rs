@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use common::Recorder;
 use ddn_api::ChecksumAlgorithm;
-use ddn_localstack::samples::write_sample_file;
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::s3::{self, Bucket};
+use ddn_testkit::samples::write_sample_file;
 use ddn_transfer::{
     ApiClient, CancellationToken, Engine, EngineOptions, ErrorKind, ResultOf, Token, TransferError,
     TransferEvent, http_client,
@@ -352,23 +353,10 @@ async fn the_results_list_follows_every_page() {
     let stack = start_stack(10).await;
     // More results than one page holds, written straight into the output bucket.
     let names: Vec<String> = (0..1005).map(|i| format!("r/{i:04}.png")).collect();
-    let s3 = stack.s3_client();
     for name in &names {
-        s3.put_object()
-            .bucket(stack.out_bucket())
-            .key(format!("users/alice/{name}"))
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .unwrap();
+        s3::put(&stack, Bucket::Output, &format!("users/alice/{name}"), b"x").await;
     }
-    s3.put_object()
-        .bucket(stack.out_bucket())
-        .key("users/bob/not-yours.png")
-        .body(b"x".to_vec().into())
-        .send()
-        .await
-        .unwrap();
+    s3::put(&stack, Bucket::Output, "users/bob/not-yours.png", b"x").await;
     let api = ApiClient::new(
         http_client().unwrap(),
         stack.api_url(),

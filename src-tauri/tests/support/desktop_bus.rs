@@ -8,9 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use ddn_localstack::session_keyring::SessionKeyring;
-
-use super::Display;
+use ddn_testkit::desktop::Desktop;
+use ddn_testkit::session_keyring::SessionKeyring;
 
 /// How long the daemon and the monitor may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -51,9 +50,10 @@ pub struct DesktopBus {
 }
 
 impl DesktopBus {
-    /// Starts both on the keyring session's bus and `display`, and waits until the monitor
+    /// Starts both on the desktop's keyring session bus and display, and waits until the monitor
     /// listens and the daemon owns its name.
-    pub fn start(display: &Display, keyring: &SessionKeyring) -> Result<Self> {
+    pub fn start(desktop: &Desktop) -> Result<Self> {
+        let keyring = &desktop.keyring;
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("notify.log");
         let mut monitor = Command::new("dbus-monitor");
@@ -71,11 +71,10 @@ impl DesktopBus {
                 .spawn()
                 .context("could not start dbus-monitor (Debian package: dbus-bin)")?,
         );
-        let mut daemon = Command::new("dunst");
+        let mut daemon = desktop.display.command("dunst");
         keyring.apply(&mut daemon);
         let daemon = Stopped(
             daemon
-                .env("DISPLAY", display.name())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

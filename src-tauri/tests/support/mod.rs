@@ -1,5 +1,6 @@
-//! The real app in a real window: a private X server (Xvfb), a private Secret Service, and
-//! `tauri-driver` in front of WebKitWebDriver, all torn down when the test ends.
+//! The real app in a real window: `tauri-driver` in front of WebKitWebDriver, launching the built
+//! app on a private desktop (the local stack, a private Secret Service and an X display, from
+//! `ddn_testkit::desktop`), all torn down when the test ends.
 
 #![allow(
     dead_code,
@@ -9,16 +10,14 @@
 pub mod desktop_bus;
 pub mod webdriver;
 
-use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use ddn_desktop::jobs::{Record, Status};
-use ddn_localstack::LocalStack;
-use ddn_localstack::session_keyring::SessionKeyring;
+use ddn_testkit::desktop::Desktop;
+use ddn_testkit::loopback;
 
 pub use webdriver::Session;
 
@@ -31,77 +30,6 @@ pub const APP: &str = env!("CARGO_BIN_EXE_ddn-transfer");
 /// Where screenshots are saved (kept after the run, as test artifacts).
 pub fn screenshot_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
-}
-
-/// A private X display.
-pub struct Display {
-    number: u32,
-    server: Child,
-}
-
-impl Display {
-    /// Starts Xvfb on a free display number, which the server picks itself and reports when it
-    /// is ready (`-displayfd`), so tests that start displays at the same time never share one.
-    pub fn start() -> Result<Self> {
-        let mut server = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1024x768x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context(
-                "could not start Xvfb (Debian package: xvfb; `cargo xtask test` installs it)",
-            )?;
-        let stdout = server.stdout.take().context("Xvfb's output")?;
-        let mut display = Self { number: 0, server };
-        match first_line(stdout, Duration::from_secs(10)).map(|line| line.parse::<u32>()) {
-            Some(Ok(number)) => {
-                display.number = number;
-                Ok(display)
-            }
-            _ => bail!("Xvfb did not start: {:?}", display.server.try_wait()),
-        }
-    }
-
-    /// `:N`.
-    pub fn name(&self) -> String {
-        format!(":{}", self.number)
-    }
-}
-
-impl Drop for Display {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-    }
-}
-
-/// The first line a program writes to `stdout`, without its line end, if it comes within `limit`.
-pub fn first_line(stdout: ChildStdout, limit: Duration) -> Option<String> {
-    let (sent, line) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = sent.send(line.trim().to_owned());
-    });
-    line.recv_timeout(limit).ok()
-}
-
-/// The environment that points the app at `stack`, saving results in `results`, in English.
-pub fn stack_env(stack: &LocalStack, results: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("DDN_API_URL", stack.api_url().to_owned()),
-        ("DDN_API_TOKEN", stack.token().to_owned()),
-        ("DDN_RESULTS_DIR", results.display().to_string()),
-        ("LANG", "C.UTF-8".to_owned()),
-    ]
 }
 
 /// Fails unless the file at `result` holds exactly the bytes of `source`.
@@ -139,8 +67,9 @@ pub fn tauri_driver_path() -> Result<PathBuf> {
     )
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// A loopback port free a moment ago, for a program that must be told which port to take.
+async fn free_port() -> Result<u16> {
+    Ok(loopback::bind(0).await?.local_addr()?.port())
 }
 
 /// A running `tauri-driver`, whose apps get the given environment.
@@ -150,16 +79,13 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts the driver on `display`, with the keyring session's bus and home and `env`.
-    pub async fn start(
-        display: &Display,
-        keyring: &SessionKeyring,
-        env: &[(&str, String)],
-    ) -> Result<Self> {
-        let port = free_port()?;
-        let native_port = free_port()?;
-        let mut command = Command::new(tauri_driver_path()?);
-        keyring.apply(&mut command);
+    /// Starts the driver on the desktop's display, with its keyring session's bus and home and
+    /// `env`.
+    pub async fn start(desktop: &Desktop, env: &[(&str, String)]) -> Result<Self> {
+        let port = free_port().await?;
+        let native_port = free_port().await?;
+        let mut command = desktop.display.command(tauri_driver_path()?);
+        desktop.keyring.apply(&mut command);
         command
             .args([
                 "--port",
@@ -167,7 +93,6 @@ impl Driver {
                 "--native-port",
                 &native_port.to_string(),
             ])
-            .env("DISPLAY", display.name())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (name, value) in env {

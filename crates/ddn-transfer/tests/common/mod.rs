@@ -2,56 +2,31 @@
 
 #![allow(dead_code)]
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use bytes::Bytes;
-use ddn_api::{HttpMethod, PresignResponse};
-use ddn_localstack::LocalStack;
-use ddn_presign::presign::{Presigner, UrlRequest};
-use ddn_transfer::TransferEvent;
-use http_body_util::Full;
-use hyper::Response;
-use hyper::service::service_fn;
-use tokio::net::TcpListener;
+use ddn_api::PresignResponse;
+use ddn_testkit::http::TestServer;
+use ddn_transfer::{CancellationToken, ErrorKind, TransferEvent};
 
 /// A fake presign API that serves `answer` to every request; answers its base address. For
 /// answers the real service never gives (hostile keys, checksums that do not match).
 pub async fn fake_api(answer: &PresignResponse) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let body = Bytes::from(serde_json::to_string(answer).unwrap());
-    tokio::spawn(ddn_presign::http_server::serve_connections(
-        listener,
-        std::future::pending(),
-        move || {
-            let body = body.clone();
-            service_fn(move |_| {
-                let body = body.clone();
-                async move { Ok::<_, Infallible>(Response::new(Full::new(body))) }
-            })
-        },
-    ));
-    format!("http://{address}")
+    TestServer::answering(serde_json::to_string(answer).unwrap())
+        .await
+        .unwrap()
+        .detach()
 }
 
-/// A real, working download URL for `key` in the stack's output bucket.
-pub fn presigned_get(stack: &LocalStack, key: &str) -> String {
-    Presigner::new(ddn_localstack::REGION, Some(stack.s3_url().to_owned()))
-        .presign(
-            stack.s3_credentials(),
-            &UrlRequest {
-                method: HttpMethod::Get,
-                bucket: stack.out_bucket(),
-                key,
-                signed_headers: &[],
-            },
-            Duration::from_secs(600),
-            SystemTime::now(),
-        )
-        .unwrap()
-        .url
+/// A token that fires by itself after `delay`, as a user pressing Cancel mid-transfer.
+pub fn cancel_after(delay: Duration) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        trigger.cancel();
+    });
+    cancel
 }
 
 /// Keeps every event the engine reports, for assertions afterwards.
@@ -77,13 +52,13 @@ impl Recorder {
             .collect()
     }
 
-    /// The reason of every retry, in order.
-    pub fn retry_reasons(&self) -> Vec<String> {
+    /// The kind of failure behind every retry, in order.
+    pub fn retry_kinds(&self) -> Vec<ErrorKind> {
         let events = self.0.lock().unwrap();
         events
             .iter()
             .filter_map(|e| match e {
-                TransferEvent::Retrying { reason, .. } => Some(reason.clone()),
+                TransferEvent::Retrying { kind, .. } => Some(*kind),
                 _ => None,
             })
             .collect()

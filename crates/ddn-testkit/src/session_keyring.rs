@@ -5,8 +5,11 @@
 //! keyring, exactly as they would on a desktop, while the user's own keyring is never touched.
 //! Both daemons stop when the value is dropped.
 //!
+//! What the Secret Service holds is read back with libsecret's own `secret-tool`
+//! ([`SessionKeyring::saved_token`]), not through the code under test.
+//!
 //! Needs `dbus-daemon`, `dbus-send` and `gnome-keyring-daemon` (Debian: `dbus-daemon`,
-//! `gnome-keyring`).
+//! `gnome-keyring`), and `secret-tool` (`libsecret-tools`) to read entries back.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -14,6 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use ddn_secrets::{KEYRING_SERVICE, account_for};
 
 /// How long the daemons may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -98,6 +102,53 @@ impl SessionKeyring {
         self.home.path()
     }
 
+    /// The token the Secret Service holds for the service address `api_url`, in the entry
+    /// `ddn-secrets` writes for it, read with `secret-tool`; `None` when there is no such entry.
+    ///
+    /// # Errors
+    /// When `api_url` names no entry (it is empty) or `secret-tool` cannot be run; the message
+    /// names its package.
+    pub fn saved_token(&self, api_url: &str) -> Result<Option<String>> {
+        let account =
+            account_for(api_url).context("no keyring entry is named for an empty address")?;
+        let mut command = Command::new("secret-tool");
+        let output = self
+            .apply(&mut command)
+            .args(["lookup", "service", KEYRING_SERVICE, "username", &account])
+            .output()
+            .context("could not run secret-tool (Debian package: libsecret-tools)")?;
+        Ok(output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned()))
+    }
+
+    /// Every file under [`SessionKeyring::home`] whose bytes contain `needle`: where a secret
+    /// would be if something stored it in plain text. Files that cannot be read are passed over.
+    pub fn files_containing(&self, needle: &[u8]) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut pending = vec![self.home().to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() => pending.push(path),
+                    Ok(kind)
+                        if kind.is_file()
+                            && std::fs::read(&path).is_ok_and(|bytes| contains(&bytes, needle)) =>
+                    {
+                        found.push(path);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        found
+    }
+
     /// Whether some program on this session's bus owns `name` (a service is up once it does).
     ///
     /// # Errors
@@ -137,6 +188,14 @@ impl Drop for SessionKeyring {
             let _ = child.wait();
         }
     }
+}
+
+/// Whether `needle` occurs in `haystack` (an empty needle occurs everywhere).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window == needle)
 }
 
 /// The environment that ties a program to the private bus and home.

@@ -4,24 +4,20 @@
 //! It implements the four routes a custom runtime uses (version `2018-06-01`): `invocation/next`
 //! (long-poll for the next event), `invocation/{id}/response`, `invocation/{id}/error` and
 //! `init/error`. Start the binary with `AWS_LAMBDA_RUNTIME_API` set to [`RuntimeEmulator::address`].
+//! It is a [`TestServer`], so it accepts connections through the stack's shared loop.
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinHandle;
+
+use crate::http::{TestServer, response as reply};
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 
@@ -60,9 +56,8 @@ struct Shared {
 
 /// A running emulator. Dropping it stops the server.
 pub struct RuntimeEmulator {
-    address: SocketAddr,
     shared: Arc<Shared>,
-    server: JoinHandle<()>,
+    server: TestServer,
 }
 
 impl RuntimeEmulator {
@@ -71,40 +66,22 @@ impl RuntimeEmulator {
     /// # Errors
     /// An I/O error when no port can be bound.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             arrived: Notify::new(),
         });
         let server_shared = Arc::clone(&shared);
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let shared = Arc::clone(&server_shared);
-                let handler = service_fn(move |request| {
-                    let shared = Arc::clone(&shared);
-                    async move { Ok::<_, Infallible>(route(&shared, request).await) }
-                });
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), handler)
-                        .await;
-                });
-            }
-        });
-        Ok(Self {
-            address,
-            shared,
-            server,
+        let server = TestServer::start(move |request| {
+            let shared = Arc::clone(&server_shared);
+            async move { route(&shared, request).await }
         })
+        .await?;
+        Ok(Self { shared, server })
     }
 
     /// The value for `AWS_LAMBDA_RUNTIME_API` (`127.0.0.1:PORT`).
     pub fn address(&self) -> String {
-        self.address.to_string()
+        self.server.address().to_string()
     }
 
     /// Queues an event and waits up to `timeout` for the function's answer.
@@ -135,12 +112,6 @@ impl RuntimeEmulator {
     /// Errors the function reported through `init/error`.
     pub fn init_errors(&self) -> Vec<serde_json::Value> {
         lock(&self.shared).init_errors.clone()
-    }
-}
-
-impl Drop for RuntimeEmulator {
-    fn drop(&mut self) {
-        self.server.abort();
     }
 }
 
@@ -224,10 +195,4 @@ async fn read_json(request: Request<Incoming>) -> serde_json::Value {
         .unwrap_or_default();
     serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    response
 }

@@ -4,15 +4,17 @@
 //!
 //! Each new connection takes the next [`Fault`] from the plan; once the plan is empty, connections
 //! pass through untouched. Presigned URLs are signed for the proxy's address (see
-//! [`crate::LocalStackOptions::s3_public_url`]), so the S3 server behind it checks them as usual.
+//! [`ddn_localstack::LocalStackOptions::s3_public_url`]), so the S3 server behind it checks them
+//! as usual. Connections are accepted by the shared loop, [`ddn_localstack::loopback`].
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ddn_localstack::loopback;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 /// Which way bytes flow through the proxy.
@@ -76,15 +78,14 @@ impl FaultProxy {
     /// # Errors
     /// An I/O error when no port can be bound.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+        let listener = loopback::bind(0).await?;
         let address = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    continue;
-                };
+        let task = tokio::spawn(loopback::accept_loop(
+            listener,
+            std::future::pending(),
+            move |client| {
                 let (upstream, fault) = {
                     let mut state = lock(&shared);
                     state.connections += 1;
@@ -96,8 +97,8 @@ impl FaultProxy {
                 if let Some(upstream) = upstream {
                     tokio::spawn(handle(client, upstream, fault));
                 }
-            }
-        });
+            },
+        ));
         Ok(Self {
             address,
             state,
