@@ -28,6 +28,30 @@ pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// The longest presigned URL lifetime SigV4 allows (7 days), in seconds.
 pub const MAX_URL_TTL_SECONDS: u64 = 7 * 24 * 60 * 60;
 
+/// An access token, as a client sends it in `Authorization: Bearer`. Its `Debug` never shows it
+/// and it has no `Display`, `Serialize` or `Deserialize`, so a token cannot reach a log line, an
+/// error message or a JSON document by accident: only [`Token::expose`] reads it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, for the `Authorization` header and the keyring only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<hidden>)")
+    }
+}
+
 /// The processing contract: how a processor ties its result (or its failure) to the upload it
 /// answers. See the README's "The processing contract".
 pub mod processing {
@@ -527,6 +551,15 @@ impl ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_never_print() {
+        let token = Token::new("very-secret");
+        assert_eq!(format!("{token:?}"), "Token(<hidden>)");
+        assert_eq!(format!("{:?}", Some(&token)), "Some(Token(<hidden>))");
+        assert_eq!(token.expose(), "very-secret");
+        assert_eq!(token.clone(), Token::new("very-secret"));
+    }
 
     fn parse(pairs: &[(&str, &str)]) -> Result<PresignRequest, ApiError> {
         PresignRequest::from_query_pairs(pairs.iter().copied())

@@ -8,7 +8,7 @@
 //! Every call blocks on the platform store (a D-Bus round trip on Linux): from async code, call it
 //! through `spawn_blocking`.
 
-use ddn_transfer::Token;
+use ddn_api::Token;
 
 /// The service name every entry is saved under.
 pub const KEYRING_SERVICE: &str = "DDN Transfer";

@@ -14,6 +14,10 @@ use ddn_api::{
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use tokio_util::sync::CancellationToken;
 
+/// The bearer token, defined with the contract so the keyring crate can hold one without the
+/// engine; re-exported here, where it has always been found.
+pub use ddn_api::Token;
+
 use crate::body::read_capped;
 use crate::error::TransferError;
 
@@ -44,28 +48,6 @@ pub const MAX_PRESIGN_ANSWER_BYTES: usize = 64 * 1024;
 /// keys of up to 1024 bytes; JSON writes a control character as six bytes (`\u0001`), so the
 /// worst page S3 can list is about 6.3 MB (tested). Ordinary pages weigh about 100 KB.
 pub const MAX_RESULTS_ANSWER_BYTES: usize = 8 * 1024 * 1024;
-
-/// An access token. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    /// Wraps a token.
-    pub fn new(token: impl Into<String>) -> Self {
-        Self(token.into())
-    }
-
-    /// The token itself, for the `Authorization` header and the keyring only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<hidden>)")
-    }
-}
 
 /// Builds the HTTP client every request of a process shares: rustls, connection pooling, a connect
 /// timeout. There is no overall timeout here, since a large transfer may rightly take hours; stalls
@@ -288,6 +270,7 @@ mod tests {
     fn tokens_never_print() {
         let token = Token::new("very-secret");
         assert_eq!(format!("{token:?}"), "Token(<hidden>)");
+        // The client prints its address and hides its token.
         let client = ApiClient::new(reqwest::Client::new(), "http://x/", Some(token));
         let text = format!("{client:?}");
         assert!(!text.contains("very-secret"), "{text}");
