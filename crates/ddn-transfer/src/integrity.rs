@@ -1,4 +1,6 @@
-//! Checking a download against the checksum the service vouches for.
+//! Checking a download against the checksum the service vouches for, and its length against the
+//! one announced: [`check_download`], the only maker of the [`Verified`] a part file needs to take
+//! its final name.
 //!
 //! The service names one whole-object checksum per result (see [`ddn_api::Checksum`]): the MD5 when
 //! the ETag is one, else a checksum S3 computed (CRC-64/NVME on every new object, or the one its
@@ -8,6 +10,8 @@
 use base64::Engine as _;
 use ddn_api::{Checksum, ChecksumAlgorithm};
 use md5::{Digest as _, Md5};
+
+use crate::error::TransferError;
 
 /// The digest a download must match, decoded from the service's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,9 +144,67 @@ impl Hasher {
     }
 }
 
+/// Proof that a download was checked complete and intact ([`check_download`]).
+#[derive(Debug)]
+pub(crate) struct Verified(());
+
+/// Checks what a download wrote: `written` must be the `total` the service announced, and the
+/// content must match the checksum it named, when it named one.
+///
+/// # Errors
+/// [`TransferError::Integrity`] saying which differs.
+pub(crate) fn check_download(
+    written: u64,
+    total: u64,
+    expected: Option<&Expected>,
+    hasher: &Hasher,
+) -> Result<Verified, TransferError> {
+    if written != total {
+        return Err(TransferError::Integrity(format!(
+            "{written} of {total} bytes arrived"
+        )));
+    }
+    if let Some(expected) = expected
+        && !hasher.matches(expected)
+    {
+        return Err(TransferError::Integrity(format!(
+            "the {} checksum differs",
+            expected.algorithm_name()
+        )));
+    }
+    Ok(Verified(()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn md5_checksum(data: &[u8]) -> Expected {
+        Expected::from_answer(Some(&ddn_api::Checksum {
+            algorithm: ChecksumAlgorithm::Md5,
+            value: hex::encode(Md5::digest(data)),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn downloads_are_checked_for_length_and_checksum() {
+        let md5 = md5_checksum(b"hello");
+        let mut hasher = Hasher::for_expected(Some(&md5));
+        hasher.update(b"hello");
+        assert!(check_download(5, 5, Some(&md5), &hasher).is_ok());
+        assert!(check_download(5, 5, None, &hasher).is_ok());
+        let short = check_download(4, 5, Some(&md5), &hasher).unwrap_err();
+        assert_eq!(
+            short.to_string(),
+            "The downloaded data is damaged (4 of 5 bytes arrived); it was not saved."
+        );
+        let other = check_download(5, 5, Some(&md5_checksum(b"hellO")), &hasher).unwrap_err();
+        assert_eq!(
+            other.to_string(),
+            "The downloaded data is damaged (the MD5 checksum differs); it was not saved."
+        );
+    }
 
     fn expected(algorithm: ChecksumAlgorithm, value: &str) -> Option<Expected> {
         Expected::from_answer(Some(&Checksum {

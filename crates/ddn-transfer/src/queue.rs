@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Transfers at once when the caller does not say: enough to fill an ordinary uplink with S3's
 /// per-connection limits, few enough not to starve each other.
@@ -40,10 +40,25 @@ impl TransferQueue {
 
     /// Runs `job` once a place is free, and frees the place when it ends (or is dropped).
     pub async fn run<F: Future>(&self, job: F) -> F::Output {
-        // The semaphore is never closed, so acquiring cannot fail; run anyway if it somehow does.
-        let _place = self.places.acquire().await.ok();
+        let _place = self.place().await;
         job.await
     }
+
+    /// Waits for a free place and holds it until the answer is dropped, for a caller that must
+    /// choose what the place covers (the engine takes one for a transfer, none for a wait).
+    pub async fn place(&self) -> Place {
+        // The semaphore is never closed, so acquiring cannot fail; run anyway if it somehow does.
+        Place {
+            _permit: Arc::clone(&self.places).acquire_owned().await.ok(),
+        }
+    }
+}
+
+/// A place in a [`TransferQueue`], held until it is dropped.
+#[derive(Debug)]
+#[must_use = "the place is freed as soon as it is dropped"]
+pub struct Place {
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 #[cfg(test)]
@@ -80,6 +95,20 @@ mod tests {
         }
         assert_eq!(results, (0..12).collect::<Vec<_>>());
         assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_place_is_held_until_it_is_dropped() {
+        let queue = TransferQueue::new(1);
+        let place = queue.place().await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), queue.run(async {})).await;
+        assert!(
+            waiting.is_err(),
+            "a second job ran while the only place was held"
+        );
+        drop(place);
+        let ran = tokio::time::timeout(Duration::from_secs(5), queue.run(async { 7 })).await;
+        assert_eq!(ran.ok(), Some(7));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::error::TransferError;
+
 /// How failed attempts are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -24,6 +26,13 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Whether attempt number `attempt` (1-based), failed with `error`, is followed by another:
+    /// the failure is transient ([`TransferError::is_retryable`]) or an expired URL (the next
+    /// attempt asks for a fresh one), and [`Self::max_attempts`] are not used up.
+    pub fn retries(&self, attempt: u32, error: &TransferError) -> bool {
+        (error.is_retryable() || error.is_expired_url()) && attempt < self.max_attempts
+    }
+
     /// The backoff ceiling after failed attempt number `attempt` (1-based): it doubles each time,
     /// up to [`Self::max_delay`].
     pub fn ceiling(&self, attempt: u32) -> Duration {
@@ -58,6 +67,23 @@ mod tests {
             .collect();
         assert_eq!(ceilings, [500, 1000, 2000, 4000, 8000, 16000, 20000, 20000]);
         assert_eq!(policy.ceiling(u32::MAX), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn transient_failures_and_expired_urls_are_retried_while_attempts_remain() {
+        let policy = RetryPolicy::default();
+        let expired = TransferError::Storage {
+            status: 403,
+            code: Some("AccessDenied".into()),
+        };
+        for error in [TransferError::Connection, expired] {
+            assert!(policy.retries(1, &error), "{error:?}");
+            assert!(policy.retries(5, &error), "{error:?}");
+            assert!(!policy.retries(6, &error), "{error:?}");
+        }
+        for error in [TransferError::Unauthorized, TransferError::Cancelled] {
+            assert!(!policy.retries(1, &error), "{error:?}");
+        }
     }
 
     #[test]
