@@ -171,27 +171,26 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             on_interrupt.cancel();
         }
     });
+    // Every engine shares the queue's places: each upload and each download takes one, a wait
+    // for a result none, so slow results never hold up the other files.
     let engine = |wait_limit: Option<Duration>| {
         let mut options = EngineOptions::default();
         if let Some(limit) = wait_limit {
             options.wait_limit = limit;
         }
-        Engine::new(api.clone(), options)
+        Engine::new(api.clone(), options).with_queue(queue.clone())
     };
 
     let log = UploadLog::for_user();
     match command {
         TransferCommand::Upload { files } => {
             let log = log.as_ref().map(|log| (log, api_url));
-            upload_all(&engine(None), &queue, &reporter, &cancel, &files, log).await
+            upload_all(&engine(None), &reporter, &cancel, &files, log).await
         }
         TransferCommand::Download { names, output, of } => {
             let targets = results_wanted(&names, &of, log.as_ref(), api_url, &reporter)?;
             let engine = engine(None);
-            fetch_all(
-                &engine, &queue, &reporter, &cancel, &targets, &output, false,
-            )
-            .await
+            fetch_all(&engine, &reporter, &cancel, &targets, &output, false).await
         }
         TransferCommand::Wait {
             names,
@@ -201,7 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         } => {
             let targets = results_wanted(&names, &of, log.as_ref(), api_url, &reporter)?;
             let engine = engine(Some(Duration::from_secs(timeout)));
-            fetch_all(&engine, &queue, &reporter, &cancel, &targets, &output, true).await
+            fetch_all(&engine, &reporter, &cancel, &targets, &output, true).await
         }
         TransferCommand::Results => list_results(&api, &reporter, &cancel).await,
         TransferCommand::Smoke { file, timeout } => {
@@ -287,9 +286,9 @@ fn upload_name(path: &Path) -> Result<String, String> {
         .ok_or_else(|| format!("{}: the file name is not valid Unicode", path.display()))
 }
 
+/// Uploads every file at once, as many moving together as the engine's queue allows.
 async fn upload_all(
     engine: &Engine,
-    queue: &TransferQueue,
     reporter: &Reporter,
     cancel: &CancellationToken,
     files: &[PathBuf],
@@ -305,7 +304,7 @@ async fn upload_all(
             }
         };
         let display = reporter.transfer("upload", &name);
-        let result = queue.run(engine.upload(path, &name, cancel, &display)).await;
+        let result = engine.upload(path, &name, cancel, &display).await;
         display.finish();
         match result {
             Ok(uploaded) => {
@@ -336,9 +335,10 @@ async fn upload_all(
         .all(|ok| ok))
 }
 
+/// Downloads (after waiting for, with `wait`) every result at once: the waits all run together,
+/// and the downloads as many at once as the engine's queue allows.
 async fn fetch_all(
     engine: &Engine,
-    queue: &TransferQueue,
     reporter: &Reporter,
     cancel: &CancellationToken,
     targets: &[(String, ResultOf)],
@@ -348,13 +348,11 @@ async fn fetch_all(
     let jobs = targets.iter().map(|(name, of)| async move {
         let display = reporter.transfer("download", name);
         let result = if wait {
-            queue
-                .run(engine.wait_and_download(name, of, output, cancel, &display))
+            engine
+                .wait_and_download(name, of, output, cancel, &display)
                 .await
         } else {
-            queue
-                .run(engine.download(name, of, output, cancel, &display))
-                .await
+            engine.download(name, of, output, cancel, &display).await
         };
         display.finish();
         match result {
