@@ -5,8 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use ddn_api::{ErrorCode, processing};
@@ -161,21 +160,18 @@ fn the_session_keyring_reads_back_its_entries_and_finds_secrets_in_plain_files()
 
     // An entry as ddn-secrets names it: its service, and the normalized address as account.
     let account = ddn_secrets::account_for(address).unwrap();
+    let secret = keyring.home().join("secret-input");
+    std::fs::write(&secret, b"kit-token-7f3a").unwrap();
     let mut store = Command::new("secret-tool");
-    let mut child = keyring
+    let stored = keyring
         .apply(&mut store)
         .args(["store", "--label", "test entry", "service"])
         .args([ddn_secrets::KEYRING_SERVICE, "username", &account])
-        .stdin(Stdio::piped())
-        .spawn()
+        .stdin(std::fs::File::open(&secret).unwrap())
+        .status()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"kit-token-7f3a")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(stored.success());
+    std::fs::remove_file(&secret).unwrap();
     assert_eq!(
         keyring.saved_token(address).unwrap().as_deref(),
         Some("kit-token-7f3a")
