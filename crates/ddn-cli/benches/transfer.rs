@@ -288,16 +288,17 @@ fn measure(
             (upload, download)
         }
         Tool::Curl => {
-            let upload_url = presign(runtime, server, name, Some(bytes));
-            let upload = run_measured(
-                pinning
-                    .client_command("curl")
-                    .args(["-sS", "--fail", "-o", "/dev/null", "-T"])
-                    .arg(source)
-                    .arg(&upload_url),
-            );
+            // The upload's signed headers (its upload id) go with it, as the contract asks of
+            // every client: without them S3 refuses the signature.
+            let upload_grant = presign(runtime, server, name, Some(bytes));
+            let mut upload_command = pinning.client_command("curl");
+            upload_command.args(["-sS", "--fail", "-o", "/dev/null"]);
+            for (header, value) in &upload_grant.headers {
+                upload_command.arg("-H").arg(format!("{header}: {value}"));
+            }
+            let upload = run_measured(upload_command.arg("-T").arg(source).arg(&upload_grant.url));
             wait_for_result(runtime, server, name);
-            let download_url = presign(runtime, server, name, None);
+            let download_url = presign(runtime, server, name, None).url;
             let download = run_measured(
                 pinning
                     .client_command("curl")
@@ -410,7 +411,7 @@ fn presign(
     server: &Server,
     name: &str,
     size: Option<u64>,
-) -> String {
+) -> ddn_api::PresignResponse {
     let api = ddn_transfer::ApiClient::new(
         ddn_transfer::http_client().unwrap(),
         &server.api_url,
@@ -426,7 +427,7 @@ fn presign(
         size,
         ..ddn_api::PresignRequest::default()
     };
-    runtime.block_on(api.presign(&request)).unwrap().url
+    runtime.block_on(api.presign(&request)).unwrap()
 }
 
 fn wait_for_result(runtime: &tokio::runtime::Runtime, server: &Server, name: &str) {
