@@ -2,7 +2,7 @@
 //! `ui/tests/fixtures/row-events/` says what to do to the list step by step; it is run here
 //! through the real job loop, against the local stack, on fixed clocks (so row ids are exact and
 //! progress carries no measured speed), and the events each step sends are compared with the
-//! fixture's (of the progress reports in a row, only the last: how many come before it is a matter
+//! fixture's (of each phase's progress reports only the last: how many come before it is a matter
 //! of timing). The page's tests replay the same events through its applier and check the rows the
 //! fixture says the page then shows, so neither side's state machine can change without the other
 //! noticing. Run with `DDN_BLESS=1` to write the events anew; the rows are the page's to say and
@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::fault_proxy::{Fault, FaultProxy};
 use ddn_transfer::{ApiClient, Engine, EngineOptions, Token};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,7 +32,16 @@ struct ScenarioFile {
     scenario: String,
     /// Whether the app has a service to talk to; without, every job fails at once.
     configured: bool,
+    /// How S3 answers the scenario's first connection to it, instead of storing or serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refusal: Option<Refusal>,
     steps: Vec<StepFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Refusal {
+    status: u16,
+    code: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -109,32 +119,42 @@ impl Backend for StackBackend {
     fn notify(&self, _: Notice) {}
 }
 
-/// The local stack, whose processor fails the files named `*.bad`.
-struct Stack(LocalStack);
+/// The local stack, whose processor fails the files named `*.bad`, with S3 reached through a
+/// fault proxy.
+struct Stack {
+    stack: LocalStack,
+    proxy: FaultProxy,
+}
 
 impl Stack {
     async fn start() -> Self {
+        let proxy = FaultProxy::start().await.expect("the fault proxy");
         let stack = LocalStack::start(LocalStackOptions {
+            s3_public_url: Some(proxy.url()),
             fail_matching: Some("*.bad".parse().expect("a pattern")),
             ..LocalStackOptions::default()
         })
         .await
         .expect("the local stack");
-        Self(stack)
+        proxy.set_upstream(stack.s3_url());
+        Self { stack, proxy }
     }
 
-    /// A backend with its own connections and results folder.
+    /// A backend with its own connections (so a planned fault meets a new one) and results
+    /// folder.
     fn backend(&self, results: PathBuf) -> Arc<dyn Backend> {
         let api = ApiClient::new(
             ddn_transfer::http_client().expect("an HTTP client"),
-            self.0.api_url(),
-            Some(Token::new(self.0.token())),
+            self.stack.api_url(),
+            Some(Token::new(self.stack.token())),
         );
-        let options = EngineOptions {
+        let mut options = EngineOptions {
             wait_initial: Duration::from_millis(100),
             wait_max_interval: Duration::from_millis(200),
             ..EngineOptions::default()
         };
+        // No pause before a retry, so its event says the same on every run.
+        options.retry.initial_delay = Duration::ZERO;
         let engine = Engine::with_clock(api, options, Arc::new(Stopped(Instant::now())));
         Arc::new(StackBackend { engine, results })
     }
@@ -160,17 +180,18 @@ fn without_dir(value: Value, dir: &str) -> Value {
     }
 }
 
-/// `events` with each run of progress reports cut to its last. How many reports come before a
-/// phase's last one depends on how the bytes happened to move (the engine's clock being stopped,
-/// its throttle lets through only the first, whenever the first tick falls); the last one, with
-/// every byte, always comes.
+/// `events` with only the last progress report of each phase: those followed by another report
+/// or by a retry are left out. How many reports come before a phase's last one, and whether an
+/// attempt that fails reports any, depends on how the bytes happened to move (the engine's clock
+/// being stopped, its throttle lets through only the first, whenever the first tick falls); the
+/// last one, with every byte, always comes.
 fn last_progress_only(events: Vec<Value>) -> Vec<Value> {
-    let is_progress = |event: &Value| event["type"] == "progress";
     let mut kept: Vec<Value> = Vec::with_capacity(events.len());
     for event in events {
-        if let Some(previous) = kept.last()
-            && is_progress(previous)
-            && is_progress(&event)
+        let supersedes = event["type"] == "progress" || event["type"] == "retrying";
+        if supersedes
+            && let Some(previous) = kept.last()
+            && previous["type"] == "progress"
             && previous["id"] == event["id"]
         {
             kept.pop();
@@ -190,6 +211,9 @@ async fn run(scenario: &mut ScenarioFile, stack: &Stack) -> Vec<Value> {
     } else {
         Unconfigured::new()
     };
+    if let Some(Refusal { status, code }) = scenario.refusal.clone() {
+        stack.proxy.plan([Fault::Respond { status, code }]);
+    }
     let clock = FixedClock(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     let jobs = Jobs::open(dir.path().join("transfers.json"), backend, Arc::new(clock));
     let log = Arc::new(Mutex::new(Vec::<Value>::new()));
