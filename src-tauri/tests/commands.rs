@@ -551,7 +551,7 @@ fn a_file_the_processor_fails_says_why_and_retry_uploads_it_again() {
     assert_ne!(second_upload, first_upload, "uploaded again");
     assert_eq!(stored_upload_id(), second_upload);
     assert_eq!(
-        again.error.map(|error| error.kind).as_deref(),
+        again.error.map(|error| error.kind.as_str()),
         Some("processing_failed")
     );
     assert!(
