@@ -8,20 +8,16 @@
 //! noticing. Run with `DDN_BLESS=1` to write the events anew; the rows are the page's to say and
 //! are kept as they are.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use ddn_localstack::{LocalStack, LocalStackOptions};
-use ddn_testkit::fault_proxy::{Fault, FaultProxy};
-use ddn_transfer::{ApiClient, Engine, EngineOptions, Token};
+use ddn_testkit::fault_proxy::Fault;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::testing::{Unconfigured, until_idle};
-use super::{Backend, Jobs, Notice, UiEvent};
+use super::testing::{Stack, Unconfigured, until_idle};
+use super::{Jobs, UiEvent};
 use crate::clock::FixedClock;
-use crate::error::CommandError;
 use crate::files::{FileToSend, Skipped};
 use crate::fixtures;
 
@@ -92,72 +88,6 @@ enum Until {
     Idle,
     /// Just after the first event of this type in the step.
     Seen(String),
-}
-
-/// The engine's clock, stopped: progress is throttled to the first and the final report of each
-/// phase, with no measured speed, so the events are the same on every run.
-struct Stopped(Instant);
-
-impl ddn_transfer::progress::Clock for Stopped {
-    fn now(&self) -> Instant {
-        self.0
-    }
-}
-
-struct StackBackend {
-    engine: Engine,
-    results: PathBuf,
-}
-
-impl Backend for StackBackend {
-    fn engine(&self) -> Result<Engine, CommandError> {
-        Ok(self.engine.clone())
-    }
-    fn results_dir(&self) -> PathBuf {
-        self.results.clone()
-    }
-    fn notify(&self, _: Notice) {}
-}
-
-/// The local stack, whose processor fails the files named `*.bad`, with S3 reached through a
-/// fault proxy.
-struct Stack {
-    stack: LocalStack,
-    proxy: FaultProxy,
-}
-
-impl Stack {
-    async fn start() -> Self {
-        let proxy = FaultProxy::start().await.expect("the fault proxy");
-        let stack = LocalStack::start(LocalStackOptions {
-            s3_public_url: Some(proxy.url()),
-            fail_matching: Some("*.bad".parse().expect("a pattern")),
-            ..LocalStackOptions::default()
-        })
-        .await
-        .expect("the local stack");
-        proxy.set_upstream(stack.s3_url());
-        Self { stack, proxy }
-    }
-
-    /// A backend with its own connections (so a planned fault meets a new one) and results
-    /// folder.
-    fn backend(&self, results: PathBuf) -> Arc<dyn Backend> {
-        let api = ApiClient::new(
-            ddn_transfer::http_client().expect("an HTTP client"),
-            self.stack.api_url(),
-            Some(Token::new(self.stack.token())),
-        );
-        let mut options = EngineOptions {
-            wait_initial: Duration::from_millis(100),
-            wait_max_interval: Duration::from_millis(200),
-            ..EngineOptions::default()
-        };
-        // No pause before a retry, so its event says the same on every run.
-        options.retry.initial_delay = Duration::ZERO;
-        let engine = Engine::with_clock(api, options, Arc::new(Stopped(Instant::now())));
-        Arc::new(StackBackend { engine, results })
-    }
 }
 
 /// Replaces the scenario's temporary folder `dir` in every string with `{dir}`.

@@ -1,10 +1,13 @@
-//! What the jobs' tests share: a backend with nothing configured, rows to restore, and a wait for
-//! the list to settle.
+//! What the jobs' tests share: a backend with nothing configured and one on the local stack, rows
+//! to restore, and a wait for the list to settle.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use ddn_transfer::{Engine, ResultOf};
+use ddn_localstack::{LocalStack, LocalStackOptions};
+use ddn_testkit::fault_proxy::FaultProxy;
+use ddn_transfer::{ApiClient, Engine, EngineOptions, ResultOf, Token};
 
 use super::{Backend, Jobs, Notice, Record, Status};
 use crate::clock::SystemClock;
@@ -37,6 +40,74 @@ impl Backend for Unconfigured {
     }
     fn notify(&self, notice: Notice) {
         super::lock_ignoring_poison(&self.notices).push(notice);
+    }
+}
+
+/// The engine's clock, stopped: progress is throttled to the first and the final report of each
+/// phase, with no measured speed, so the events are the same on every run.
+struct Stopped(Instant);
+
+impl ddn_transfer::progress::Clock for Stopped {
+    fn now(&self) -> Instant {
+        self.0
+    }
+}
+
+/// A backend on the local stack, notifying no one.
+struct StackBackend {
+    engine: Engine,
+    results: PathBuf,
+}
+
+impl Backend for StackBackend {
+    fn engine(&self) -> Result<Engine, CommandError> {
+        Ok(self.engine.clone())
+    }
+    fn results_dir(&self) -> PathBuf {
+        self.results.clone()
+    }
+    fn notify(&self, _: Notice) {}
+}
+
+/// The local stack, whose processor fails the files named `*.bad`, with S3 reached through a
+/// fault proxy.
+pub struct Stack {
+    stack: LocalStack,
+    /// Between the app and S3: a fault planned on it meets the next new connection.
+    pub proxy: FaultProxy,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        let proxy = FaultProxy::start().await.expect("the fault proxy");
+        let stack = LocalStack::start(LocalStackOptions {
+            s3_public_url: Some(proxy.url()),
+            fail_matching: Some("*.bad".parse().expect("a pattern")),
+            ..LocalStackOptions::default()
+        })
+        .await
+        .expect("the local stack");
+        proxy.set_upstream(stack.s3_url());
+        Self { stack, proxy }
+    }
+
+    /// A backend with its own connections (so a planned fault meets a new one) and results
+    /// folder.
+    pub fn backend(&self, results: PathBuf) -> Arc<dyn Backend> {
+        let api = ApiClient::new(
+            ddn_transfer::http_client().expect("an HTTP client"),
+            self.stack.api_url(),
+            Some(Token::new(self.stack.token())),
+        );
+        let mut options = EngineOptions {
+            wait_initial: Duration::from_millis(100),
+            wait_max_interval: Duration::from_millis(200),
+            ..EngineOptions::default()
+        };
+        // No pause before a retry, so its event says the same on every run.
+        options.retry.initial_delay = Duration::ZERO;
+        let engine = Engine::with_clock(api, options, Arc::new(Stopped(Instant::now())));
+        Arc::new(StackBackend { engine, results })
     }
 }
 
