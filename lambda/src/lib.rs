@@ -6,8 +6,8 @@
 //! [`event`] and the `bootstrap` binary) and plain HTTP (through `http_server`, for the local
 //! stack), so the code that runs on AWS is the code the tests exercise.
 //!
-//! Architecture invariant: this crate never reads or writes object bytes. It signs URLs and asks S3
-//! for object metadata (`HeadObject`), nothing else.
+//! Architecture invariant: this crate never reads or writes object bytes. It signs URLs, asks S3
+//! for object metadata (`HeadObject`) and lists the caller's keys (`ListObjectsV2`), nothing else.
 
 pub mod auth;
 pub mod clock;
