@@ -69,7 +69,7 @@ async fn setup_saves_the_token_in_the_keyring_and_a_restart_uses_it() -> Result<
         LIMIT,
     )
     .await?;
-    app.close().await?;
+    driver.close(app).await?;
 
     ensure!(
         desktop.keyring.saved_token(stack.api_url())?.as_deref() == Some(stack.token()),

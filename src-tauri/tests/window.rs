@@ -255,7 +255,7 @@ async fn files_go_through_every_status_and_come_back_identical() -> Result<()> {
 
     // The list survives a restart.
     let before = rows_of(&app).await?;
-    app.close().await?;
+    driver.close(app).await?;
     let app = driver.open().await?;
     app.wait_for(
         "the list after a restart",

@@ -154,19 +154,13 @@ impl SessionKeyring {
     /// # Errors
     /// When `dbus-send` cannot be run; the message names its package.
     pub fn name_has_owner(&self, name: &str) -> Result<bool> {
-        let answer = Command::new("dbus-send")
-            .args([
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
-                &format!("string:{name}"),
-            ])
-            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
-            .output()
-            .context("could not run dbus-send (Debian package: dbus-bin)")?;
-        Ok(String::from_utf8_lossy(&answer.stdout).contains("boolean true"))
+        name_has_owner(&self.address, name)
+    }
+
+    /// The address of this session's bus (for [`name_has_owner`] where the keyring itself is out
+    /// of reach).
+    pub fn bus_address(&self) -> &str {
+        &self.address
     }
 
     fn wait_for_secret_service(&self) -> Result<()> {
@@ -220,4 +214,24 @@ fn set_private(dir: &Path) -> Result<()> {
 #[cfg(not(unix))]
 fn set_private(_dir: &Path) -> Result<()> {
     Ok(())
+}
+
+/// Whether some program on the bus at `address` owns `name`.
+///
+/// # Errors
+/// When `dbus-send` cannot be run; the message names its package.
+pub fn name_has_owner(address: &str, name: &str) -> Result<bool> {
+    let answer = Command::new("dbus-send")
+        .args([
+            "--session",
+            "--print-reply",
+            "--dest=org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus.NameHasOwner",
+            &format!("string:{name}"),
+        ])
+        .env("DBUS_SESSION_BUS_ADDRESS", address)
+        .output()
+        .context("could not run dbus-send (Debian package: dbus-bin)")?;
+    Ok(String::from_utf8_lossy(&answer.stdout).contains("boolean true"))
 }

@@ -18,6 +18,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use ddn_desktop::jobs::{Record, Status};
 use ddn_testkit::desktop::Desktop;
 use ddn_testkit::loopback;
+use ddn_testkit::session_keyring;
 
 pub use webdriver::Session;
 
@@ -76,7 +77,13 @@ async fn free_port() -> Result<u16> {
 pub struct Driver {
     child: Child,
     url: String,
+    /// The bus of the desktop the apps run on.
+    bus: String,
 }
+
+/// The name the app holds on the session bus while it runs (the single-instance plugin's: the
+/// identifier in `tauri.conf.json` and `.SingleInstance`).
+const INSTANCE_NAME: &str = "com.ddn.transfer.SingleInstance";
 
 impl Driver {
     /// Starts the driver on the desktop's display, with its keyring session's bus and home and
@@ -102,6 +109,7 @@ impl Driver {
         let driver = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            bus: desktop.keyring.bus_address().to_owned(),
         };
         let http = reqwest::Client::new();
         let started = Instant::now();
@@ -124,6 +132,21 @@ impl Driver {
     /// Launches the app (one session) without waiting for its page: what it shows first.
     pub async fn launch(&self) -> Result<Session> {
         Session::start(&self.url, Path::new(APP)).await
+    }
+
+    /// Ends `app`'s session and waits until the app has quit (it lets go of its name on the bus
+    /// last), so that the next launch on this desktop is the one instance and not a second one
+    /// handing its arguments to an app on its way out.
+    pub async fn close(&self, app: Session) -> Result<()> {
+        app.close().await?;
+        let started = Instant::now();
+        while session_keyring::name_has_owner(&self.bus, INSTANCE_NAME)? {
+            if started.elapsed() > LIMIT {
+                bail!("the app still runs {LIMIT:?} after its session ended");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 
     /// Launches the app (one session) and waits until its page is ready.
