@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod multipart;
+
 /// Path of the presign route, relative to the API's base address.
 pub const PRESIGN_PATH: &str = "/presign";
 
@@ -496,6 +498,12 @@ pub enum ErrorCode {
     NotReady,
     /// 405: the route exists but not for this method.
     MethodNotAllowed,
+    /// 404: the multipart upload is not one S3 holds for this caller's key: completed, aborted
+    /// (by the client or by the bucket's lifecycle rule), or another key's. Start over.
+    NoSuchUpload,
+    /// 400: a completion names a part S3 does not hold, or with another ETag; list the parts and
+    /// send the missing ones again.
+    InvalidPart,
     /// 413: the declared size is above the single-`PUT` limit.
     TooLarge,
     /// 422: the processor could not process this upload; the message is its reason. Uploading
@@ -520,6 +528,8 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::NotReady => "not_ready",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::NoSuchUpload => "no_such_upload",
+            Self::InvalidPart => "invalid_part",
             Self::TooLarge => "too_large",
             Self::ProcessingFailed => "processing_failed",
             Self::Internal => "internal",
@@ -530,11 +540,13 @@ impl ErrorCode {
     /// The HTTP status that goes with the code.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::MissingFile | Self::InvalidKey | Self::InvalidMode | Self::InvalidParameter => {
-                400
-            }
+            Self::MissingFile
+            | Self::InvalidKey
+            | Self::InvalidMode
+            | Self::InvalidParameter
+            | Self::InvalidPart => 400,
             Self::Unauthorized => 401,
-            Self::NotFound | Self::NotReady => 404,
+            Self::NotFound | Self::NotReady | Self::NoSuchUpload => 404,
             Self::MethodNotAllowed => 405,
             Self::TooLarge => 413,
             Self::ProcessingFailed => 422,
@@ -673,6 +685,8 @@ mod tests {
             (ErrorCode::NotFound, 404, "not_found"),
             (ErrorCode::NotReady, 404, "not_ready"),
             (ErrorCode::MethodNotAllowed, 405, "method_not_allowed"),
+            (ErrorCode::NoSuchUpload, 404, "no_such_upload"),
+            (ErrorCode::InvalidPart, 400, "invalid_part"),
             (ErrorCode::TooLarge, 413, "too_large"),
             (ErrorCode::ProcessingFailed, 422, "processing_failed"),
             (ErrorCode::Internal, 500, "internal"),

@@ -85,3 +85,49 @@ fn results_pages_round_trip() {
     assert_eq!(page.results[0].name, "2026/11/scan 01.png");
     assert_eq!(page.next_cursor.as_deref(), Some("사진.png"));
 }
+
+#[test]
+fn multipart_bodies_round_trip() {
+    use ddn_api::multipart::{
+        AbortRequest, AbortResponse, CompleteRequest, CompleteResponse, PartPlan, PartsPage,
+        PartsRequest, StartRequest, StartResponse, UrlsRequest, UrlsResponse,
+    };
+    let start: StartRequest = check_round_trip("multipart_start_request.json");
+    let started: StartResponse = check_round_trip("multipart_start_response.json");
+    // The answer's plan is the one both sides compute from the declared size.
+    assert_eq!(Some(started.plan), PartPlan::for_size(start.size));
+    assert!(processing::is_valid_upload_id(&started.upload_id));
+    assert_eq!(started.checksum_algorithm, ChecksumAlgorithm::Crc64nvme);
+
+    let urls: UrlsRequest = check_round_trip("multipart_urls_request.json");
+    assert_eq!(urls.upload.multipart_upload_id, started.multipart_upload_id);
+    let signed: UrlsResponse = check_round_trip("multipart_urls_response.json");
+    assert_eq!(signed.parts.len(), urls.parts.len());
+    for (asked, answer) in urls.parts.iter().zip(&signed.parts) {
+        assert_eq!(asked.part_number, answer.part_number);
+        assert_eq!(answer.headers.get("content-md5"), asked.md5.as_ref());
+        assert_eq!(
+            answer.headers.get("x-amz-checksum-crc64nvme"),
+            asked.crc64nvme.as_ref()
+        );
+        let length = started.plan.part(asked.part_number).unwrap().length;
+        assert_eq!(answer.headers["content-length"], length.to_string());
+    }
+
+    let list: PartsRequest = check_round_trip("multipart_parts_request.json");
+    let page: PartsPage = check_round_trip("multipart_parts_page.json");
+    assert!(page.parts.iter().all(|p| Some(p.part_number) > list.cursor));
+    assert_eq!(page.next_cursor, page.parts.last().map(|p| p.part_number));
+
+    let complete: CompleteRequest = check_round_trip("multipart_complete_request.json");
+    assert!(complete.parts.windows(2).all(|w| w[0].part_number < w[1].part_number));
+    let completed: CompleteResponse = check_round_trip("multipart_complete_response.json");
+    assert!(completed.etag.ends_with(&format!("-{}", complete.parts.len())));
+    let _: AbortRequest = check_round_trip("multipart_abort_request.json");
+    let aborted: AbortResponse = check_round_trip("multipart_abort_response.json");
+    assert!(aborted.aborted);
+
+    let gone: ErrorBody = check_round_trip("error_no_such_upload.json");
+    assert_eq!(gone.error.code, ErrorCode::NoSuchUpload);
+    assert_eq!(gone.error.code.http_status(), 404);
+}
