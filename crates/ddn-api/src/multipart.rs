@@ -266,6 +266,10 @@ pub struct CompleteRequest {
     /// The upload.
     #[serde(flatten)]
     pub upload: UploadRef,
+    /// The processing contract's id from the start answer. When S3 no longer holds the multipart
+    /// upload because an earlier completion of it succeeded (and its answer was lost on the way),
+    /// the object carrying this id is answered as completed instead of `no_such_upload`.
+    pub upload_id: String,
     /// Every part of the plan, in number order.
     pub parts: Vec<CompletedPart>,
     /// The whole file's CRC-64/NVME, base64: S3 refuses the completion when the parts it holds
