@@ -119,7 +119,7 @@ ensure_role() {
 
   aws iam put-role-policy --role-name "$DDN_LAMBDA_ROLE" --policy-name "$ROLE_POLICY_NAME" \
     --policy-document "file://$WORK_DIR/function-policy.json"
-  note "inline policy $ROLE_POLICY_NAME: put into $DDN_IN_BUCKET/users/*, read $DDN_OUT_BUCKET/users/* and $DDN_OUT_BUCKET/failed/users/*, logs of $FUNCTION_LOG_GROUP"
+  note "inline policy $ROLE_POLICY_NAME: put into $DDN_IN_BUCKET/users/* (multipart uploads too: list their parts, abort them), read $DDN_OUT_BUCKET/users/* and $DDN_OUT_BUCKET/failed/users/*, logs of $FUNCTION_LOG_GROUP"
 
   local attached arn
   attached=$(aws iam list-attached-role-policies --role-name "$DDN_LAMBDA_ROLE" \

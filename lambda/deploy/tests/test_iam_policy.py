@@ -14,7 +14,13 @@ import unittest
 from support import DEPLOY_DIR, tool_path
 
 LOG_ACTIONS = ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")
-UPLOAD_ACTIONS = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+# What the function does in users/* of the input bucket, by IAM action. s3:PutObject covers the
+# presigned PUT, CreateMultipartUpload, each presigned UploadPart and CompleteMultipartUpload;
+# /multipart/abort needs s3:AbortMultipartUpload and /multipart/parts (ListParts)
+# s3:ListMultipartUploadParts. Listing every upload of the bucket (s3:ListBucketMultipartUploads)
+# is not needed: the caller names its upload, and the function asks S3 about that one alone.
+UPLOAD_ACTIONS = ("s3:PutObject",)
+MULTIPART_ACTIONS = ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 # S3 checks ListBucket for a HeadObject of a missing key without an s3:prefix, hence IfExists.
 LISTING_CONDITION = {"StringLikeIfExists": {"s3:prefix": ["failed/users/*", "users/*"]}}
 
@@ -25,10 +31,11 @@ def as_list(value):  # type: ignore[no-untyped-def]
 
 def expected_grants(*, in_bucket: str, out_bucket: str, log_group: str) -> set[tuple[str, str, str]]:
     """Every (action, resource, condition) the function needs, and nothing else: put into users/*
-    of the input bucket (multipart included), read users/* of the output bucket (results) and
-    failed/users/* (the processor's failure markers, which the function only asks HeadObject
-    about), list the output bucket under those two prefixes only, and write its own logs."""
-    grants = {(action, f"arn:aws:s3:::{in_bucket}/users/*", "") for action in UPLOAD_ACTIONS}
+    of the input bucket, and abort or list the parts of its multipart uploads there, read users/*
+    of the output bucket (results) and failed/users/* (the processor's failure markers, which the
+    function only asks HeadObject about), list the output bucket under those two prefixes only,
+    and write its own logs."""
+    grants = {(action, f"arn:aws:s3:::{in_bucket}/users/*", "") for action in UPLOAD_ACTIONS + MULTIPART_ACTIONS}
     grants |= {
         ("s3:GetObject", f"arn:aws:s3:::{out_bucket}/users/*", ""),
         ("s3:GetObject", f"arn:aws:s3:::{out_bucket}/failed/users/*", ""),
@@ -125,6 +132,7 @@ class GeneratedPolicyTest(unittest.TestCase):
         document = generated("function_policy", {"AWS_REGION": "eu-west-1"})
         assert_least_privilege(self, document, **names)
         out = "arn:aws:s3:::ddn-out-bucket"
+        inb = "arn:aws:s3:::ddn-in-bucket"
 
         def widened(change):  # type: ignore[no-untyped-def]
             copy = json.loads(json.dumps(document))
@@ -146,6 +154,13 @@ class GeneratedPolicyTest(unittest.TestCase):
             ("listing one more prefix", lambda st: by_sid(st, "ListResultsInUserFolders")["Condition"]["StringLikeIfExists"]["s3:prefix"].append("*")),
             ("listing without failed/", lambda st: by_sid(st, "ListResultsInUserFolders")["Condition"]["StringLikeIfExists"].update({"s3:prefix": ["users/*"]})),
             ("a NotResource", lambda st: by_sid(st, "WriteOwnLogs").update(NotResource="x")),
+            ("no aborting", lambda st: by_sid(st, "UploadIntoUserFolders").update(Action=["s3:PutObject", "s3:ListMultipartUploadParts"])),
+            ("no listing of parts", lambda st: by_sid(st, "UploadIntoUserFolders").update(Action=["s3:PutObject", "s3:AbortMultipartUpload"])),
+            ("uploads into the whole input bucket", lambda st: by_sid(st, "UploadIntoUserFolders").update(Resource=f"{inb}/*")),
+            ("aborting anywhere in the input bucket", lambda st: st.append({"Effect": "Allow", "Action": "s3:AbortMultipartUpload", "Resource": f"{inb}/*"})),
+            ("listing every multipart upload", lambda st: st.append({"Effect": "Allow", "Action": "s3:ListBucketMultipartUploads", "Resource": inb})),
+            ("multipart in the output bucket", lambda st: by_sid(st, "ReadResultsInUserFolders").update(Action=["s3:GetObject", "s3:AbortMultipartUpload"])),
+            ("every multipart action", lambda st: by_sid(st, "UploadIntoUserFolders").update(Action=["s3:PutObject", "s3:*MultipartUpload*"])),
         ):
             with self.subTest(what):
                 with self.assertRaises(AssertionError):
