@@ -53,6 +53,17 @@ pub const READ_BUFFER_BYTES: usize = 1024 * 1024;
 /// Bytes gathered before one write to disk during a download.
 pub const WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
+/// Results of at least this size download in several ranges at once; smaller ones in one stream.
+pub const DEFAULT_RANGED_THRESHOLD: u64 = 64 * 1024 * 1024;
+
+/// Ranges of one download in flight at once, by default.
+pub const DEFAULT_RANGES_IN_FLIGHT: usize = 4;
+
+/// The size of one range of a ranged download, by default: large enough that a request's set-up
+/// is a small part of its time, small enough that a slow connection holds up little and a cut
+/// loses little after a restart.
+pub const DEFAULT_RANGE_SIZE: u64 = 16 * 1024 * 1024;
+
 /// How the engine behaves. [`Default`] suits a desktop on an ordinary connection.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -68,6 +79,14 @@ pub struct EngineOptions {
     pub wait_max_interval: Duration,
     /// How long to wait for a result in all.
     pub wait_limit: Duration,
+    /// Results of at least this size download in several ranges at once (`Range` with
+    /// `If-Match`), smaller ones in one stream.
+    pub ranged_threshold: u64,
+    /// Ranges of one download in flight at once (at least one).
+    pub ranges_in_flight: usize,
+    /// The size of one range (the last may be shorter). Very large results get larger ranges, so
+    /// that no download has more than 10,000.
+    pub range_size: u64,
 }
 
 impl Default for EngineOptions {
@@ -79,6 +98,9 @@ impl Default for EngineOptions {
             wait_initial: Duration::from_secs(1),
             wait_max_interval: Duration::from_secs(10),
             wait_limit: Duration::from_secs(30 * 60),
+            ranged_threshold: DEFAULT_RANGED_THRESHOLD,
+            ranges_in_flight: DEFAULT_RANGES_IN_FLIGHT,
+            range_size: DEFAULT_RANGE_SIZE,
         }
     }
 }
