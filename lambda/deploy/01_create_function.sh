@@ -4,9 +4,11 @@
 # Builds the release `bootstrap` (runtime provided.al2023), zips it, and creates the function with
 # its environment, memory and timeout (an existing function gets this code and configuration
 # instead). Then the HTTP API (API Gateway v2): a Lambda proxy integration (payload 2.0), the
-# routes GET /presign and GET /results, the $default stage with throttling and JSON access logs
-# (no query strings, no headers), and the permission for those two routes to invoke the function.
-# Prints the API's address. Safe to run again: everything is found by name and brought up to date.
+# routes (GET /presign, GET /results and the multipart upload's POST /multipart/start, urls, parts,
+# complete and abort: API_ROUTES in lib/function.sh), the $default stage with throttling and JSON
+# access logs (no query strings, no headers), and the permission for each of those routes to invoke
+# the function. Prints the API's address. Safe to run again: everything is found by name and
+# brought up to date, and an API deployed before a route existed gains it.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -80,7 +82,10 @@ ensure_api() {
     # already right is left alone, so running this again never leaves a route without permission.
     method=${route%% *}
     path=${route#* }
+    # A statement id may hold letters, digits, '-', '_' and '.' only, so the path's slashes
+    # become dashes: "POST /multipart/start" is ddn-api-POST-multipart-start.
     statement="ddn-api-$method-${path#/}"
+    statement=${statement//\//-}
     source="arn:aws:execute-api:$AWS_REGION:$ACCOUNT_ID:$API_ID/*/$method$path"
     case "$(permission_source "$statement")" in
       "$source") ;;

@@ -6,8 +6,12 @@
 # Variables set here are read by the scripts that source lib.sh.
 # shellcheck disable=SC2034
 
-# The routes the HTTP API sends to the function.
-API_ROUTES=("GET /presign" "GET /results")
+# The routes the HTTP API sends to the function: the single-request presign and the results list,
+# and the multipart upload's five steps (crates/ddn-api/src/multipart.rs), each a POST because its
+# JSON body can name thousands of parts.
+API_ROUTES=("GET /presign" "GET /results"
+  "POST /multipart/start" "POST /multipart/urls" "POST /multipart/parts"
+  "POST /multipart/complete" "POST /multipart/abort")
 # The HTTP API's stage that serves the API's root address; its name really is "$default".
 # shellcheck disable=SC2016
 DEFAULT_STAGE='$default'

@@ -13,10 +13,12 @@ import base64
 import hashlib
 import io
 import json
+import re
+import subprocess
 import unittest
 import zipfile
 
-from support import ACCOUNT_ID, REGION, Emulator, Scripts, cargo_target_dir, describe, new_token
+from support import ACCOUNT_ID, DEPLOY_DIR, REGION, REPO_ROOT, Emulator, Scripts, cargo_target_dir, describe, new_token, tool_path
 from test_iam_policy import assert_lambda_only_trust, assert_least_privilege
 from test_lifecycle_rule import assert_aborts_abandoned_uploads
 
@@ -27,6 +29,19 @@ FUNCTION = "ddn-test-presign"
 API = "ddn-test-api"
 FUNCTION_LOG_GROUP = f"/aws/lambda/{FUNCTION}"
 API_LOG_GROUP = f"/aws/apigateway/{API}"
+# The routes the API sends to the function: the single-request presign, the results list, and the
+# multipart upload's steps (crates/ddn-api/src/multipart.rs), each a POST with a JSON body.
+SINGLE_ROUTES = ("GET /presign", "GET /results")
+MULTIPART_ROUTES = (
+    "POST /multipart/start",
+    "POST /multipart/urls",
+    "POST /multipart/parts",
+    "POST /multipart/complete",
+    "POST /multipart/abort",
+)
+ROUTES = SINGLE_ROUTES + MULTIPART_ROUTES
+# What Lambda accepts as a permission's statement id.
+STATEMENT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 # The .env file the scripts read: comments, quotes and `export` as people write them.
 ENV_FILE = f"""\
@@ -167,7 +182,7 @@ class Deployment(unittest.TestCase):
         self.assertEqual(integration["PayloadFormatVersion"], "2.0")
         routes = {r["RouteKey"]: r["Target"] for r in self.api.get_routes(ApiId=api_id)["Items"]}
         target = f"integrations/{integration['IntegrationId']}"
-        self.assertEqual(routes, {"GET /presign": target, "GET /results": target})
+        self.assertEqual(routes, {route: target for route in ROUTES})
         (stage,) = self.api.get_stages(ApiId=api_id)["Items"]
         self.assertEqual(stage["StageName"], "$default")
         self.assertTrue(stage["AutoDeploy"])
@@ -190,9 +205,12 @@ class Deployment(unittest.TestCase):
         for statement in policy["Statement"]:
             self.assertEqual(statement["Principal"], {"Service": "apigateway.amazonaws.com"})
             self.assertEqual(statement["Action"], "lambda:InvokeFunction")
+            # moto takes any statement id; Lambda refuses one with a slash.
+            self.assertRegex(statement["Sid"], STATEMENT_ID)
             sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
+        self.assertEqual(len(policy["Statement"]), len(ROUTES))
         prefix = f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{api_id}/*"
-        self.assertEqual(sources, {f"{prefix}/GET/presign", f"{prefix}/GET/results"})
+        self.assertEqual(sources, {f"{prefix}/{route.replace(' ', '', 1)}" for route in ROUTES})
         return apis[0]["ApiEndpoint"]
 
     def assert_log_groups(self) -> None:
@@ -260,6 +278,35 @@ class Deployment(unittest.TestCase):
         self.assertIn("no function", second.stdout)
         self.assert_empty()
         self.assert_no_secret_escaped()
+
+    def test_an_api_deployed_before_multipart_uploads_gains_their_routes(self) -> None:
+        _, entry = new_token("carol")
+        self.run_script("00_prereqs.sh")
+        self.run_script("01_create_function.sh", DDN_TOKENS=entry)
+        function_arn = self.assert_function(memory=128, tokens=entry)
+        endpoint = self.assert_api(function_arn, rate=50.0, burst=100)
+
+        # As the scripts before multipart uploads left the API: the two GET routes only, and the
+        # permissions for those two.
+        (api,) = self.api.get_apis()["Items"]
+        for route in self.api.get_routes(ApiId=api["ApiId"])["Items"]:
+            if route["RouteKey"] in MULTIPART_ROUTES:
+                self.api.delete_route(ApiId=api["ApiId"], RouteId=route["RouteId"])
+        for statement in json.loads(self.lam.get_policy(FunctionName=FUNCTION)["Policy"])["Statement"]:
+            if "/POST/" in statement["Condition"]["ArnLike"]["AWS:SourceArn"]:
+                self.lam.remove_permission(FunctionName=FUNCTION, StatementId=statement["Sid"])
+        self.assertEqual({r["RouteKey"] for r in self.api.get_routes(ApiId=api["ApiId"])["Items"]}, set(SINGLE_ROUTES))
+
+        calls_before = len(self.scripts.argv().splitlines())
+        self.run_script("01_create_function.sh", DDN_TOKENS=entry)
+        calls = self.scripts.argv().splitlines()[calls_before:]
+        # The same API, its routes all there, each created once with its own permission, and the
+        # routes and permissions that were right left alone.
+        self.assertEqual(self.assert_api(function_arn, rate=50.0, burst=100), endpoint)
+        self.assertEqual(sum("apigatewayv2 create-route" in call for call in calls), len(MULTIPART_ROUTES))
+        self.assertEqual(sum("lambda add-permission" in call for call in calls), len(MULTIPART_ROUTES))
+        for untouched in ("remove-permission", "create-api", "create-integration", "create-stage"):
+            self.assertNotIn(untouched, "\n".join(calls))
 
     def test_the_old_role_and_buckets_are_taken_over_and_made_safe(self) -> None:
         # As the old scripts left them: a role with AmazonS3FullAccess, buckets with rules of their
@@ -381,6 +428,25 @@ class Deployment(unittest.TestCase):
                 self.assertEqual(process.returncode, 1, describe(process))
                 self.assertIn(message, process.stderr)
         self.assert_empty()
+
+
+class Routes(unittest.TestCase):
+    def test_the_api_serves_the_routes_of_the_contract(self) -> None:
+        # Every multipart path of the wire contract, as a POST route of the API, and no other.
+        contract = (REPO_ROOT / "crates" / "ddn-api" / "src" / "multipart.rs").read_text()
+        paths = re.findall(r'pub const [A-Z_]+_PATH: &str = "(/multipart/[a-z]+)";', contract)
+        self.assertEqual(len(paths), 5, "the contract's paths are still found")
+        self.assertEqual(set(MULTIPART_ROUTES), {f"POST {path}" for path in paths})
+        # The scripts' list of routes is that one.
+        printed = subprocess.run(
+            ["bash", "-c", 'source "$1"; printf "%s\\n" "${API_ROUTES[@]}"', "bash", str(DEPLOY_DIR / "lib.sh")],
+            env={"PATH": tool_path()},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        self.assertEqual(printed.stdout.splitlines(), list(ROUTES))
 
 
 if __name__ == "__main__":
