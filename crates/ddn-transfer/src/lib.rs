@@ -14,6 +14,7 @@ mod chunk_writer;
 pub mod engine;
 pub mod error;
 mod integrity;
+pub mod journal;
 pub mod names;
 pub mod progress;
 pub mod queue;
