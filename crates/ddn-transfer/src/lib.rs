@@ -21,7 +21,9 @@ pub mod queue;
 pub mod retry;
 
 pub use api::{ApiClient, Token, http_client};
-pub use engine::{Downloaded, Engine, EngineOptions, EventSink, ResultOf, TransferEvent, Uploaded};
+pub use engine::{
+    Downloaded, Engine, EngineOptions, EventSink, ResultOf, StartOverReason, TransferEvent, Uploaded,
+};
 pub use error::{ErrorKind, TransferError};
 pub use queue::TransferQueue;
 pub use tokio_util::sync::CancellationToken;

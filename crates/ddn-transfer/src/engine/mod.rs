@@ -25,6 +25,7 @@ mod part_file;
 mod upload;
 mod wait;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -64,6 +65,17 @@ pub const DEFAULT_RANGES_IN_FLIGHT: usize = 4;
 /// loses little after a restart.
 pub const DEFAULT_RANGE_SIZE: u64 = 16 * 1024 * 1024;
 
+/// Files from this size up are sent in parts ([`EngineOptions::multipart_threshold`]).
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+
+/// Parts of one multipart upload in flight at once, unless [`EngineOptions::parts_in_flight`]
+/// says otherwise.
+pub const DEFAULT_PARTS_IN_FLIGHT: usize = 4;
+
+/// The most parts of one upload in flight at once: beyond this, more connections to S3 gain
+/// little and each costs a few read buffers.
+pub const MAX_PARTS_IN_FLIGHT: usize = 16;
+
 /// How the engine behaves. [`Default`] suits a desktop on an ordinary connection.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -87,6 +99,30 @@ pub struct EngineOptions {
     /// The size of one range (the last may be shorter). Very large results get larger ranges, so
     /// that no download has more than 10,000.
     pub range_size: u64,
+    /// Where journals of unfinished transfers are kept, so a transfer cut by a crash, a kill or
+    /// a pause goes on where it stopped in the next run; `None` keeps none (a download's part
+    /// file is then removed whenever it does not finish).
+    pub resume_dir: Option<PathBuf>,
+    /// Files of at least this size upload multipart (and every file above the single-`PUT`
+    /// limit, whatever this says); never below [`ddn_api::multipart::MIN_MULTIPART_SIZE`],
+    /// which a lower value means.
+    pub multipart_threshold: u64,
+    /// Parts of one upload in flight at once: 1 to [`MAX_PARTS_IN_FLIGHT`] (values outside are
+    /// brought inside).
+    pub parts_in_flight: usize,
+}
+
+impl EngineOptions {
+    /// The size from which a file uploads multipart, as the engine applies it.
+    pub fn effective_multipart_threshold(&self) -> u64 {
+        self.multipart_threshold
+            .max(ddn_api::multipart::MIN_MULTIPART_SIZE)
+    }
+
+    /// The parts of one upload in flight at once, as the engine applies it.
+    pub fn effective_parts_in_flight(&self) -> usize {
+        self.parts_in_flight.clamp(1, MAX_PARTS_IN_FLIGHT)
+    }
 }
 
 impl Default for EngineOptions {
@@ -101,6 +137,9 @@ impl Default for EngineOptions {
             ranged_threshold: DEFAULT_RANGED_THRESHOLD,
             ranges_in_flight: DEFAULT_RANGES_IN_FLIGHT,
             range_size: DEFAULT_RANGE_SIZE,
+            resume_dir: None,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
+            parts_in_flight: DEFAULT_PARTS_IN_FLIGHT,
         }
     }
 }
@@ -124,6 +163,15 @@ pub enum TransferEvent {
         /// Why it failed, in plain words.
         reason: String,
     },
+    /// The transfer goes on from an earlier run: `already_sent` of its `total` bytes need not move
+    /// again (ranges on disk, parts S3 holds). Progress counts on from there.
+    #[serde(rename_all = "camelCase")]
+    Resumed {
+        /// Bytes kept from before.
+        already_sent: u64,
+        /// Bytes in all.
+        total: u64,
+    },
     /// The result is not ready; the next look is after `delay`.
     #[serde(rename_all = "camelCase")]
     WaitingForResult {
@@ -131,6 +179,26 @@ pub enum TransferEvent {
         #[serde(serialize_with = "seconds")]
         delay: Duration,
     },
+    /// A transfer begun earlier could not be continued and starts again from its first byte.
+    #[serde(rename_all = "camelCase")]
+    StartedOver {
+        /// Why.
+        reason: StartOverReason,
+    },
+}
+
+/// Why a transfer started over ([`TransferEvent::StartedOver`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartOverReason {
+    /// The file is not the one the earlier attempt sent (its size or modification time differ);
+    /// the earlier multipart upload was aborted.
+    FileChanged,
+    /// S3 no longer holds what the earlier attempt left (the bucket's rule for abandoned
+    /// uploads removed the upload, or it was completed or aborted elsewhere).
+    Expired,
+    /// The record of the earlier attempt was damaged, so nothing of it could be trusted.
+    RecordDamaged,
 }
 
 fn seconds<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
