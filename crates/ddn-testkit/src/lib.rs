@@ -3,6 +3,8 @@
 //! - [`s3`]: objects on the local stack's S3 server put, read and listed, presign API requests and
 //!   presigned uploads as a client makes them;
 //! - [`fault_proxy`]: a TCP proxy that cuts, stalls, delays or refuses connections on purpose;
+//! - [`shaping_proxy`]: a TCP proxy with a distant server's delay and a per-connection rate, for
+//!   the benchmarks, counting the bytes it carried;
 //! - [`runtime_emulator`]: the Lambda Runtime API, so the real `bootstrap` binary runs locally;
 //! - [`http`]: small HTTP test servers (fake services, update servers);
 //! - [`session_keyring`]: a private D-Bus session with an unlocked GNOME Keyring, and what it
@@ -22,5 +24,6 @@ pub mod runtime_emulator;
 pub mod s3;
 pub mod samples;
 pub mod session_keyring;
+pub mod shaping_proxy;
 
 pub use ddn_localstack::loopback;

@@ -15,6 +15,7 @@ use ddn_testkit::fault_proxy::{Fault, FaultProxy};
 use ddn_testkit::http::{StatusCode, TestServer, response};
 use ddn_testkit::s3::{self, Bucket, PutOptions};
 use ddn_testkit::session_keyring::SessionKeyring;
+use ddn_testkit::shaping_proxy::{Shape, ShapingProxy};
 
 async fn stack() -> LocalStack {
     LocalStack::start(LocalStackOptions {
@@ -150,6 +151,31 @@ async fn the_fault_proxy_injects_its_plan_in_order_then_passes_through() {
     let passed = client.get(proxy.url()).send().await.unwrap();
     assert_eq!(passed.text().await.unwrap(), "from upstream");
     assert_eq!(proxy.connections(), 2);
+}
+
+/// The proxy's shaping is checked from below only (a loaded machine can only make it slower):
+/// a body of 2 MiB at 8 MiB/s takes at least a quarter of a second, an answer at least the delay
+/// both ways, and every byte is counted.
+#[tokio::test]
+async fn the_shaping_proxy_delays_and_caps_each_connection_and_counts_what_it_carried() {
+    let body = vec![7u8; 2 * 1024 * 1024];
+    let upstream = TestServer::answering(body.clone()).await.unwrap();
+    let shape = Shape {
+        delay: Duration::from_millis(50),
+        bytes_per_second: 8 * 1024 * 1024,
+    };
+    let proxy = ShapingProxy::start(&upstream.url(), shape).await.unwrap();
+    let started = std::time::Instant::now();
+    let answer = reqwest::get(proxy.url()).await.unwrap();
+    let first_byte = started.elapsed();
+    let received = answer.bytes().await.unwrap();
+    let whole = started.elapsed();
+    assert_eq!(received.as_ref(), body.as_slice());
+    assert!(first_byte >= Duration::from_millis(100), "{first_byte:?}");
+    assert!(whole >= Duration::from_millis(250), "{whole:?}");
+    assert!(proxy.downstream_bytes() >= body.len() as u64);
+    assert!(proxy.upstream_bytes() > 0);
+    assert_eq!(proxy.connections(), 1);
 }
 
 #[test]
