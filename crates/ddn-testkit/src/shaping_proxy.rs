@@ -139,7 +139,11 @@ async fn shaped(
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
                     chunk.truncate(n);
-                    if sender.send((Instant::now() + shape.delay, chunk)).await.is_err() {
+                    if sender
+                        .send((Instant::now() + shape.delay, chunk))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
