@@ -11,8 +11,8 @@
 //! line. Connections are accepted by the shared loop, [`ddn_localstack::loopback`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ddn_localstack::loopback;
@@ -31,11 +31,12 @@ pub struct Shape {
     pub bytes_per_second: u64,
 }
 
-/// The bytes the proxy has carried, by direction, over all connections.
+/// Where the proxy forwards to, and the bytes it has carried, by direction, over all connections.
 #[derive(Debug, Default)]
 struct Counters {
-    upstream: AtomicU64,
-    downstream: AtomicU64,
+    upstream: Mutex<Option<SocketAddr>>,
+    up_bytes: AtomicU64,
+    down_bytes: AtomicU64,
     connections: AtomicUsize,
 }
 
@@ -50,17 +51,12 @@ pub struct ShapingProxy {
 const CHUNK_BYTES: usize = 64 * 1024;
 
 impl ShapingProxy {
-    /// Binds a free loopback port and forwards every connection to `upstream` (an
-    /// `http://127.0.0.1:PORT` address), shaped by `shape`.
+    /// Binds a free loopback port. Connections are refused until [`Self::set_upstream`] (the
+    /// stack is started after its proxy, so that it signs URLs for the proxy's address).
     ///
     /// # Errors
-    /// An I/O error when no port can be bound, or `upstream` is not such an address.
-    pub async fn start(upstream: &str, shape: Shape) -> std::io::Result<Self> {
-        let upstream: SocketAddr = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    /// An I/O error when no port can be bound.
+    pub async fn start(shape: Shape) -> std::io::Result<Self> {
         let listener = loopback::bind(0).await?;
         let address = listener.local_addr()?;
         let counters = Arc::new(Counters::default());
@@ -69,8 +65,14 @@ impl ShapingProxy {
             listener,
             std::future::pending(),
             move |client| {
-                shared.connections.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(forward(client, upstream, shape, Arc::clone(&shared)));
+                let upstream = *shared
+                    .upstream
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(upstream) = upstream {
+                    shared.connections.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(forward(client, upstream, shape, Arc::clone(&shared)));
+                }
             },
         ));
         Ok(Self {
@@ -80,6 +82,24 @@ impl ShapingProxy {
         })
     }
 
+    /// Where connections are forwarded to: an `http://127.0.0.1:PORT` address.
+    ///
+    /// # Errors
+    /// [`std::io::ErrorKind::InvalidInput`] when `url` is not such an address.
+    pub fn set_upstream(&self, url: &str) -> std::io::Result<()> {
+        let address: SocketAddr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        *self
+            .counters
+            .upstream
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(address);
+        Ok(())
+    }
+
     /// `http://127.0.0.1:PORT`, the address to advertise in URLs.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
@@ -87,12 +107,12 @@ impl ShapingProxy {
 
     /// Bytes carried from clients to the server so far (requests and upload bodies).
     pub fn upstream_bytes(&self) -> u64 {
-        self.counters.upstream.load(Ordering::Relaxed)
+        self.counters.up_bytes.load(Ordering::Relaxed)
     }
 
     /// Bytes carried from the server to clients so far (answers and download bodies).
     pub fn downstream_bytes(&self) -> u64 {
-        self.counters.downstream.load(Ordering::Relaxed)
+        self.counters.down_bytes.load(Ordering::Relaxed)
     }
 
     /// Connections accepted so far.
@@ -115,8 +135,8 @@ async fn forward(client: TcpStream, upstream: SocketAddr, shape: Shape, counters
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = shaped(client_read, server_write, shape, &counters.upstream);
-    let down = shaped(server_read, client_write, shape, &counters.downstream);
+    let up = shaped(client_read, server_write, shape, &counters.up_bytes);
+    let down = shaped(server_read, client_write, shape, &counters.down_bytes);
     tokio::join!(up, down);
 }
 

@@ -164,7 +164,8 @@ async fn the_shaping_proxy_delays_and_caps_each_connection_and_counts_what_it_ca
         delay: Duration::from_millis(50),
         bytes_per_second: 8 * 1024 * 1024,
     };
-    let proxy = ShapingProxy::start(&upstream.url(), shape).await.unwrap();
+    let proxy = ShapingProxy::start(shape).await.unwrap();
+    proxy.set_upstream(&upstream.url()).unwrap();
     let started = std::time::Instant::now();
     let answer = reqwest::get(proxy.url()).await.unwrap();
     let first_byte = started.elapsed();
