@@ -1,7 +1,11 @@
 //! The embedded local stack: everything the app and the tests need, in one process, on loopback.
 //!
 //! - an S3-compatible server (`s3s-fs`, storing objects as files) with the input and output buckets
-//!   and credentials of its own; it checks SigV4 signatures, expiry and Content-MD5 like S3 does;
+//!   and credentials of its own; it checks SigV4 signatures, expiry and Content-MD5 like S3 does,
+//!   and, through a strict layer (`strict`, test and development only), S3's multipart rules
+//!   that s3s-fs leaves out (parts' digests, ETags and listing, uploads bound to their key,
+//!   completions checked before anything is dropped, whole-object CRC-64/NVME, open uploads
+//!   listed);
 //! - the presign API, served over HTTP by the very `PresignService` that runs on AWS Lambda;
 //! - a stand-in processor that follows the processing contract: after a configurable delay it copies
 //!   each new input object, user metadata and all, to the output bucket under the same key, as the
@@ -16,6 +20,7 @@
 pub mod loopback;
 pub mod processor;
 mod s3_server;
+mod strict;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -335,7 +340,7 @@ async fn serve_presign_api(
             let service = Arc::clone(&service);
             let id = requests.fetch_add(1, Ordering::Relaxed);
             async move {
-                Ok::<_, Infallible>(ddn_presign::http_server::answer(&service, &request, id).await)
+                Ok::<_, Infallible>(ddn_presign::http_server::answer(&service, request, id).await)
             }
         })
     })

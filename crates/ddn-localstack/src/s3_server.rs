@@ -1,5 +1,6 @@
-//! The in-process S3-compatible server: `s3s-fs` behind SigV4 authentication with the stack's own
-//! credentials, served over HTTP/1.1 on loopback by the shared loop ([`crate::loopback`]).
+//! The in-process S3-compatible server: `s3s-fs`, behind the strict layer that adds S3's multipart
+//! rules ([`crate::strict`]) and SigV4 authentication with the stack's own credentials, served over
+//! HTTP/1.1 on loopback by the shared loop ([`crate::loopback`]).
 //!
 //! Like S3, it refuses a presigned request that carries an `x-amz-*` header its signature does not
 //! cover ([`SignedAmzHeadersOnly`]). s3s checks only the headers a URL lists as signed and acts on
@@ -18,11 +19,13 @@ use s3s::{S3Result, s3_error};
 use tokio::net::TcpListener;
 
 use crate::StartError;
+use crate::strict::StrictS3;
 
-/// Builds the S3 service storing objects under `root` (one folder per bucket).
+/// Builds the S3 service storing objects under `root` (one folder per bucket). Multipart uploads
+/// a previous run left open there are removed: the strict layer remembers uploads in memory.
 pub(crate) fn build(root: &Path, credentials: &Credentials) -> Result<S3Service, StartError> {
-    let fs = s3s_fs::FileSystem::new(root).map_err(|e| StartError::S3(format!("{e:?}")))?;
-    let mut builder = S3ServiceBuilder::new(fs);
+    let store = StrictS3::new(root).map_err(|e| StartError::S3(e.to_string()))?;
+    let mut builder = S3ServiceBuilder::new(store);
     builder.set_auth(SimpleAuth::from_single(
         credentials.access_key_id(),
         credentials.secret_access_key(),
