@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +63,7 @@ pub enum Fault {
 pub struct FaultProxy {
     address: SocketAddr,
     state: Arc<Mutex<State>>,
+    upstream_bytes: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -82,6 +84,8 @@ impl FaultProxy {
         let address = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let shared = Arc::clone(&state);
+        let upstream_bytes = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&upstream_bytes);
         let task = tokio::spawn(loopback::accept_loop(
             listener,
             std::future::pending(),
@@ -95,13 +99,14 @@ impl FaultProxy {
                     )
                 };
                 if let Some(upstream) = upstream {
-                    tokio::spawn(handle(client, upstream, fault));
+                    tokio::spawn(handle(client, upstream, fault, Arc::clone(&counted)));
                 }
             },
         ));
         Ok(Self {
             address,
             state,
+            upstream_bytes,
             task,
         })
     }
@@ -130,6 +135,12 @@ impl FaultProxy {
     pub fn connections(&self) -> usize {
         lock(&self.state).connections
     }
+
+    /// Bytes passed on from clients to the server so far, on every connection (requests' heads
+    /// and bodies): what a test reads to tell how much of an upload was sent.
+    pub fn bytes_upstream(&self) -> u64 {
+        self.upstream_bytes.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for FaultProxy {
@@ -142,7 +153,12 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault) {
+async fn handle(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    fault: Fault,
+    counted: Arc<AtomicU64>,
+) {
     let limit = |direction: Direction| match &fault {
         Fault::CutAfter {
             direction: d,
@@ -170,8 +186,18 @@ async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Fault) {
     let _ = server.set_nodelay(true);
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = pump(client_read, server_write, limit(Direction::Upstream));
-    let down = pump(server_read, client_write, limit(Direction::Downstream));
+    let up = pump(
+        client_read,
+        server_write,
+        limit(Direction::Upstream),
+        Some(&counted),
+    );
+    let down = pump(
+        server_read,
+        client_write,
+        limit(Direction::Downstream),
+        None,
+    );
     let (mut up, mut down) = (std::pin::pin!(up), std::pin::pin!(down));
     let (mut up_done, mut down_done) = (false, false);
     // A cut in either direction ends the whole connection; otherwise it ends when both sides have.
@@ -194,11 +220,13 @@ enum Ended {
     Cut,
 }
 
-/// Copies `from` to `to`; with a limit, stops after that many bytes (pausing first if asked).
+/// Copies `from` to `to`, adding what it passes on to `counted`; with a limit, stops after that
+/// many bytes (pausing first if asked).
 async fn pump(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     limit: Option<(u64, Option<Duration>)>,
+    counted: Option<&AtomicU64>,
 ) -> Ended {
     let mut buffer = vec![0u8; 64 * 1024];
     let mut passed: u64 = 0;
@@ -225,6 +253,9 @@ async fn pump(
             return Ended::Cut;
         }
         passed += n as u64;
+        if let Some(counted) = counted {
+            counted.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 }
 

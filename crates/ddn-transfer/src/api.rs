@@ -7,6 +7,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use ddn_api::multipart::{
+    ABORT_PATH, AbortRequest, AbortResponse, COMPLETE_PATH, CompleteRequest, CompleteResponse,
+    PARTS_PATH, PartsPage, PartsRequest, START_PATH, StartRequest, StartResponse, StoredPart,
+    URLS_PATH, UploadRef, UrlsRequest, UrlsResponse,
+};
 use ddn_api::{
     ErrorBody, ErrorCode, MAX_RESULTS_PAGE, PRESIGN_PATH, PresignRequest, PresignResponse,
     RESULTS_PATH, ResultItem, ResultsPage, ResultsRequest,
@@ -48,6 +53,16 @@ pub const MAX_PRESIGN_ANSWER_BYTES: usize = 64 * 1024;
 /// keys of up to 1024 bytes; JSON writes a control character as six bytes (`\u0001`), so the
 /// worst page S3 can list is about 6.3 MB (tested). Ordinary pages weigh about 100 KB.
 pub const MAX_RESULTS_ANSWER_BYTES: usize = 8 * 1024 * 1024;
+
+/// The largest answer to a batch of part URLs:
+/// [`MAX_URLS_PER_REQUEST`](ddn_api::multipart::MAX_URLS_PER_REQUEST) URLs of a few KiB each
+/// (a 1024-byte key escaped in the path, the signed query, three headers); tested against the
+/// heaviest batch.
+pub const MAX_URLS_ANSWER_BYTES: usize = 2 * 1024 * 1024;
+
+/// The largest page of stored parts: [`ddn_api::multipart::MAX_PARTS_PAGE`] parts of about
+/// 150 bytes each; tested against the heaviest page.
+pub const MAX_PARTS_ANSWER_BYTES: usize = 512 * 1024;
 
 /// Builds the HTTP client every request of a process shares: rustls, connection pooling, a connect
 /// timeout. There is no overall timeout here, since a large transfer may rightly take hours; stalls
@@ -101,6 +116,11 @@ impl ApiClient {
     pub fn with_stall_timeout(mut self, stall_timeout: Duration) -> Self {
         self.stall_timeout = stall_timeout;
         self
+    }
+
+    /// The service's address, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// The shared HTTP client, also used for the S3 transfers themselves.
@@ -209,6 +229,148 @@ impl ApiClient {
         }
     }
 
+    /// Starts a multipart upload of `request.size` bytes under `request.file`.
+    ///
+    /// # Errors
+    /// As [`Self::presign_cancellable`]; [`TransferError::TooLarge`] above the service's limit.
+    pub async fn start_multipart(
+        &self,
+        request: &StartRequest,
+        cancel: &CancellationToken,
+    ) -> Result<StartResponse, TransferError> {
+        self.post_json(START_PATH, request, MAX_PRESIGN_ANSWER_BYTES, cancel)
+            .await
+    }
+
+    /// Presigned URLs for a batch of parts (at most
+    /// [`MAX_URLS_PER_REQUEST`](ddn_api::multipart::MAX_URLS_PER_REQUEST)), one per part, in the
+    /// order asked.
+    ///
+    /// # Errors
+    /// As [`Self::presign_cancellable`], with [`MAX_URLS_ANSWER_BYTES`] as the cap;
+    /// [`TransferError::Refused`] with [`ErrorCode::NoSuchUpload`] when S3 no longer holds the
+    /// upload; [`TransferError::Service`] when the answer does not hold one URL for each part
+    /// asked, in order.
+    pub async fn part_urls(
+        &self,
+        request: &UrlsRequest,
+        cancel: &CancellationToken,
+    ) -> Result<UrlsResponse, TransferError> {
+        let answer: UrlsResponse = self
+            .post_json(URLS_PATH, request, MAX_URLS_ANSWER_BYTES, cancel)
+            .await?;
+        let matches = answer.parts.len() == request.parts.len()
+            && answer
+                .parts
+                .iter()
+                .zip(&request.parts)
+                .all(|(url, asked)| url.part_number == asked.part_number);
+        if !matches {
+            // A URL used for the wrong part would put bytes where they do not belong.
+            return Err(TransferError::Service(200));
+        }
+        Ok(answer)
+    }
+
+    /// One page of the parts S3 holds of an upload.
+    ///
+    /// # Errors
+    /// As [`Self::part_urls`], with [`MAX_PARTS_ANSWER_BYTES`] as the cap.
+    pub async fn parts_page(
+        &self,
+        request: &PartsRequest,
+        cancel: &CancellationToken,
+    ) -> Result<PartsPage, TransferError> {
+        self.post_json(PARTS_PATH, request, MAX_PARTS_ANSWER_BYTES, cancel)
+            .await
+    }
+
+    /// Every part S3 holds of `upload`, following the pages to the end.
+    ///
+    /// Parts come in number order and each cursor is the last number of its page, so every cursor
+    /// must be above the one before; a service whose cursor does not move forward would otherwise
+    /// be followed forever.
+    ///
+    /// # Errors
+    /// As [`Self::parts_page`]; [`TransferError::Refused`] (code [`ErrorCode::Internal`]) when a
+    /// cursor repeats or goes backwards.
+    pub async fn list_parts(
+        &self,
+        upload: &UploadRef,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<StoredPart>, TransferError> {
+        let mut request = PartsRequest {
+            upload: upload.clone(),
+            cursor: None,
+        };
+        let mut all = Vec::new();
+        loop {
+            let page = self.parts_page(&request, cancel).await?;
+            all.extend(page.parts);
+            match page.next_cursor {
+                None => return Ok(all),
+                Some(next) if request.cursor.is_some_and(|last| next <= last) => {
+                    return Err(TransferError::Refused {
+                        code: ErrorCode::Internal,
+                        message: "The service's list of uploaded parts does not move forward                                   (it answered a page it had already sent), so listing stopped.                                   Try again later."
+                            .to_owned(),
+                    });
+                }
+                Some(next) => request.cursor = Some(next),
+            }
+        }
+    }
+
+    /// Completes a multipart upload from its parts.
+    ///
+    /// # Errors
+    /// As [`Self::part_urls`] (with [`MAX_PRESIGN_ANSWER_BYTES`] as the cap);
+    /// [`TransferError::Refused`] with [`ErrorCode::InvalidPart`] when S3 lacks a part named, or
+    /// holds it with another ETag.
+    pub async fn complete_multipart(
+        &self,
+        request: &CompleteRequest,
+        cancel: &CancellationToken,
+    ) -> Result<CompleteResponse, TransferError> {
+        self.post_json(COMPLETE_PATH, request, MAX_PRESIGN_ANSWER_BYTES, cancel)
+            .await
+    }
+
+    /// Aborts a multipart upload, so S3 keeps nothing of it; an upload S3 no longer knows is not
+    /// an error (the answer says `aborted: false`).
+    ///
+    /// # Errors
+    /// As [`Self::presign_cancellable`].
+    pub async fn abort_multipart(
+        &self,
+        upload: &UploadRef,
+        cancel: &CancellationToken,
+    ) -> Result<AbortResponse, TransferError> {
+        let request = AbortRequest {
+            upload: upload.clone(),
+        };
+        self.post_json(ABORT_PATH, &request, MAX_PRESIGN_ANSWER_BYTES, cancel)
+            .await
+    }
+
+    /// `POST path` with `body` as JSON and the token; the JSON answer, as [`Self::get_json`].
+    async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        cap: usize,
+        cancel: &CancellationToken,
+    ) -> Result<T, TransferError> {
+        // The contract's types always serialize; a failure here is a bug, not the network's.
+        let body = serde_json::to_vec(body).map_err(|_| TransferError::Service(0))?;
+        let call = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        self.call(call, cap, cancel).await
+    }
+
     /// `GET path?pairs` with the token; the JSON answer (at most `cap` bytes, read under the stall
     /// rule), or the service's error as a [`TransferError`].
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -225,7 +387,18 @@ impl ApiClient {
             url.push('=');
             url.extend(utf8_percent_encode(value, QUERY_VALUE));
         }
-        let mut call = self.http.get(url).timeout(API_TIMEOUT);
+        self.call(self.http.get(url), cap, cancel).await
+    }
+
+    /// Sends `call` with the token and the API timeout; the JSON answer (at most `cap` bytes,
+    /// read under the stall rule), or the service's error as a [`TransferError`].
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        call: reqwest::RequestBuilder,
+        cap: usize,
+        cancel: &CancellationToken,
+    ) -> Result<T, TransferError> {
+        let mut call = call.timeout(API_TIMEOUT);
         if let Some(token) = &self.token {
             call = call.bearer_auth(token.expose());
         }
@@ -295,6 +468,62 @@ mod tests {
         let weight = serde_json::to_vec(&page).unwrap().len();
         assert!(weight > 6_000_000, "{weight}");
         assert!(weight < MAX_RESULTS_ANSWER_BYTES, "{weight}");
+    }
+
+    /// The heaviest batch of part URLs: every URL for a 1024-byte key with every byte escaped,
+    /// an upload id far longer than S3's, and every header signed.
+    #[test]
+    fn the_heaviest_batch_of_part_urls_fits_under_the_cap() {
+        let url = format!(
+            "https://ddn-in-bucket.s3.us-east-1.amazonaws.com/{}?partNumber=10000&uploadId={}\
+             &X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}&X-Amz-Date=20261124T120000Z\
+             &X-Amz-Expires=900&X-Amz-SignedHeaders=content-length%3Bcontent-md5%3Bhost%3B\
+             x-amz-checksum-crc64nvme&X-Amz-Security-Token={}&X-Amz-Signature={}",
+            "%E2".repeat(1024),
+            "u".repeat(1024),
+            "c".repeat(128),
+            "t".repeat(2048),
+            "s".repeat(64)
+        );
+        let part = ddn_api::multipart::PartUrl {
+            part_number: 10_000,
+            url,
+            headers: [
+                ("content-length", "5368709120"),
+                ("content-md5", "tRdbUkl8v3cEhGYoAT1cgg=="),
+                ("x-amz-checksum-crc64nvme", "Wqs5g1Y7yKM="),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            expires_at: "2026-11-24T12:15:00Z".into(),
+        };
+        let batch = UrlsResponse {
+            parts: vec![part; ddn_api::multipart::MAX_URLS_PER_REQUEST],
+        };
+        let weight = serde_json::to_vec(&batch).unwrap().len();
+        assert!(weight > 600_000, "{weight}");
+        assert!(weight < MAX_URLS_ANSWER_BYTES, "{weight}");
+    }
+
+    /// The heaviest page of stored parts: the most parts a page holds, each with the largest
+    /// number, size, an ETag longer than an MD5's and a CRC.
+    #[test]
+    fn the_heaviest_page_of_parts_fits_under_the_cap() {
+        let page = PartsPage {
+            parts: (0..ddn_api::multipart::MAX_PARTS_PAGE)
+                .map(|_| StoredPart {
+                    part_number: ddn_api::multipart::MAX_PARTS,
+                    size: ddn_api::multipart::MAX_PART_SIZE,
+                    etag: "f".repeat(64),
+                    crc64nvme: Some("Wqs5g1Y7yKM=".into()),
+                })
+                .collect(),
+            next_cursor: Some(ddn_api::multipart::MAX_PARTS),
+        };
+        let weight = serde_json::to_vec(&page).unwrap().len();
+        assert!(weight > 100_000, "{weight}");
+        assert!(weight < MAX_PARTS_ANSWER_BYTES, "{weight}");
     }
 
     #[test]

@@ -5,8 +5,6 @@
 //! way from the disk to the socket. The reader stops when the body is dropped (the request ended
 //! or failed), at the end of the file, or on a read error, which ends the body with that error.
 
-use std::io::Read as _;
-
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use tokio::sync::mpsc;
@@ -14,9 +12,10 @@ use tokio::sync::mpsc;
 /// Chunks read ahead at most: the memory an upload holds is about this times the chunk size.
 const READ_AHEAD_CHUNKS: usize = 4;
 
-/// Streams `file` from its current position to its end in chunks of `chunk_bytes`.
+/// Streams `file` from its current position to its end in chunks of `chunk_bytes`. Any reader
+/// will do: a multipart upload's part is a file seeked to its offset and `take`n to its length.
 pub(crate) fn read_chunks(
-    mut file: std::fs::File,
+    mut file: impl std::io::Read + Send + 'static,
     chunk_bytes: usize,
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + 'static {
     let (chunks, queue) = mpsc::channel(READ_AHEAD_CHUNKS);

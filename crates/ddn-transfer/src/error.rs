@@ -58,6 +58,10 @@ pub enum TransferError {
     /// What arrived is not what was stored (length or checksum differs).
     #[error("The downloaded data is damaged ({0}); it was not saved.")]
     Integrity(String),
+    /// S3 acknowledged other bytes than were sent (a part's ETag is not the MD5 of the part), so
+    /// that part was not taken as uploaded.
+    #[error("The storage service received damaged data ({0}).")]
+    UploadDamaged(String),
     /// A file could not be read or written.
     #[error("Could not {action} {}: {source}", path.display())]
     Io {
@@ -100,7 +104,7 @@ pub enum ErrorKind {
     Service,
     /// [`TransferError::Storage`].
     Storage,
-    /// [`TransferError::Integrity`].
+    /// [`TransferError::Integrity`] and [`TransferError::UploadDamaged`].
     Integrity,
     /// [`TransferError::Io`].
     Io,
@@ -124,7 +128,7 @@ impl TransferError {
             Self::WaitTimedOut(_) => ErrorKind::WaitTimedOut,
             Self::Service(_) => ErrorKind::Service,
             Self::Storage { .. } => ErrorKind::Storage,
-            Self::Integrity(_) => ErrorKind::Integrity,
+            Self::Integrity(_) | Self::UploadDamaged(_) => ErrorKind::Integrity,
             Self::Io { .. } => ErrorKind::Io,
             Self::TooLarge => ErrorKind::TooLarge,
             Self::Cancelled => ErrorKind::Cancelled,
@@ -135,7 +139,11 @@ impl TransferError {
     /// timeouts, stalls, server errors, throttling and damaged downloads.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Connection | Self::Timeout | Self::Stalled(_) | Self::Integrity(_) => true,
+            Self::Connection
+            | Self::Timeout
+            | Self::Stalled(_)
+            | Self::Integrity(_)
+            | Self::UploadDamaged(_) => true,
             Self::Service(status) => *status >= 500 || *status == 429,
             Self::Storage { status, code } => {
                 *status >= 500
@@ -202,6 +210,7 @@ mod tests {
             storage(500, None),
             storage(400, Some("RequestTimeout")),
             TransferError::Integrity("length".into()),
+            TransferError::UploadDamaged("part 3's ETag".into()),
         ];
         for error in retryable {
             assert!(error.is_retryable(), "{error:?}");

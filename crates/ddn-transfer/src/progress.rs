@@ -82,6 +82,19 @@ impl ProgressMeter {
         }
     }
 
+    /// A meter for a transfer of `total` bytes of which `done` were moved before `now` (a resumed
+    /// upload): they count in the total moved, never in the speed.
+    pub fn resumed(total: u64, done: u64, now: Instant) -> Self {
+        let mut samples = VecDeque::new();
+        samples.push_back((now, done));
+        Self {
+            total,
+            transferred: done,
+            last_report: None,
+            samples,
+        }
+    }
+
     /// Starts over for a transfer of `total` bytes (the object was replaced meanwhile).
     pub fn restart(&mut self, total: u64, now: Instant) {
         *self = Self {
@@ -162,6 +175,16 @@ impl ProgressMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_sent_before_a_resume_count_in_the_total_but_not_the_speed() {
+        let t0 = Instant::now();
+        let mut meter = ProgressMeter::resumed(100, 60, t0);
+        let report = meter.add(10, t0 + Duration::from_secs(1)).unwrap();
+        assert_eq!(report.transferred, 70);
+        assert!((report.bytes_per_second - 10.0).abs() < 1e-9, "{report:?}");
+        assert_eq!(report.eta, Some(Duration::from_secs(3)));
+    }
 
     #[test]
     fn reports_are_cumulative_and_throttled() {

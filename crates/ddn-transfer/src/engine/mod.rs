@@ -21,6 +21,7 @@
 mod attempts;
 mod download;
 mod download_state;
+mod multipart;
 mod part_file;
 mod upload;
 mod wait;

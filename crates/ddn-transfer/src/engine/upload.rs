@@ -31,7 +31,8 @@ pub struct Uploaded {
     pub key: String,
     /// Bytes uploaded.
     pub size: u64,
-    /// Whether S3 checked the content's MD5.
+    /// Whether S3 checked the content's MD5 (for a multipart upload: every part's, and the
+    /// whole file's CRC-64/NVME).
     pub md5_checked: bool,
     /// The id the service gave this upload; `None` from a service without the processing
     /// contract.
@@ -55,6 +56,12 @@ impl Engine {
     /// Uploads the file at `path` under the name `name`, retrying transient failures with a fresh
     /// URL each time. Holds a place in the engine's queue, if it has one, from the first read of
     /// the file to S3's answer.
+    ///
+    /// A file of at least [`EngineOptions::multipart_threshold`](super::EngineOptions) (and any
+    /// file above the single-`PUT` limit) goes multipart, several parts at once; with a resume
+    /// folder, an upload of the same unchanged file continues one that stopped earlier, sending
+    /// only the parts S3 lacks ([`TransferEvent::Resumed`], or [`TransferEvent::StartedOver`]
+    /// when it cannot). Smaller files go in one `PUT`.
     ///
     /// # Errors
     /// A [`TransferError`] when the file cannot be read, the service refuses, or the transfer
@@ -82,8 +89,8 @@ impl Engine {
             .await
             .map_err(|e| TransferError::io("read", path, e))?
             .len();
-        if size > MAX_SINGLE_PUT_BYTES {
-            return Err(TransferError::TooLarge);
+        if size > MAX_SINGLE_PUT_BYTES || size >= self.options.effective_multipart_threshold() {
+            return self.upload_multipart(path, name, cancel, events).await;
         }
         let md5 = if size <= self.options.md5_limit {
             Some(md5_of_file(path, cancel).await?)
@@ -195,7 +202,7 @@ impl Engine {
 
 /// The media type an upload is signed for, from its name (`application/octet-stream` when the
 /// extension says nothing).
-fn content_type_for(name: &str) -> String {
+pub(super) fn content_type_for(name: &str) -> String {
     mime_guess::from_path(name)
         .first_or_octet_stream()
         .essence_str()
