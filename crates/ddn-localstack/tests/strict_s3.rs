@@ -690,6 +690,77 @@ async fn a_completed_object_reports_the_crc64nvme_of_its_bytes() {
 }
 
 #[tokio::test]
+async fn a_part_copied_from_an_object_is_recorded_like_a_sent_one() {
+    let stack = stack().await;
+    let client = stack.s3_client();
+    let source = sample_bytes(5 * MIB + 10, 14);
+    client
+        .put_object()
+        .bucket(stack.in_bucket())
+        .key("users/dev/source.bin")
+        .body(ByteStream::from(source.clone()))
+        .send()
+        .await
+        .unwrap();
+    let upload = Upload::start(&stack, "users/dev/copied.bin").await;
+    let copied = client
+        .upload_part_copy()
+        .bucket(&upload.bucket)
+        .key(&upload.key)
+        .upload_id(&upload.id)
+        .part_number(1)
+        .copy_source(format!("{}/users/dev/source.bin", stack.in_bucket()))
+        .copy_source_range(format!("bytes=0-{}", 5 * MIB - 1))
+        .send()
+        .await
+        .expect("the part is copied");
+    let first = &source[..5 * MIB];
+    let e_tag = copied
+        .copy_part_result()
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned();
+    assert_eq!(e_tag, format!("\"{}\"", md5_hex(first)));
+    assert_eq!(
+        upload.listed().await,
+        [(1, md5_hex(first), first.len() as i64)]
+    );
+
+    let last = b"and a sent last part";
+    let last_e_tag = upload.put(2, last).await.e_tag().unwrap().to_owned();
+    let whole = [first, last.as_slice()].concat();
+    upload
+        .complete(vec![
+            completed_part(1, &e_tag),
+            completed_part(2, &last_e_tag),
+        ])
+        .checksum_crc64_nvme(crc64nvme(&whole))
+        .send()
+        .await
+        .expect("a copied part completes like a sent one");
+    assert_eq!(upload.stored().await, whole);
+
+    // CopyObject carries the multipart object's checksum along.
+    client
+        .copy_object()
+        .bucket(stack.out_bucket())
+        .key("users/dev/copy-of-copied.bin")
+        .copy_source(format!("{}/users/dev/copied.bin", stack.in_bucket()))
+        .send()
+        .await
+        .unwrap();
+    let head = client
+        .head_object()
+        .bucket(stack.out_bucket())
+        .key("users/dev/copy-of-copied.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.checksum_crc64_nvme(), Some(crc64nvme(&whole).as_str()));
+}
+
+#[tokio::test]
 async fn open_uploads_are_listed_and_aborted_or_completed_ones_are_not() {
     let stack = stack().await;
     let open = Upload::start(&stack, "users/dev/open.bin").await;
