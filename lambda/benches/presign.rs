@@ -91,6 +91,7 @@ fn request(mode: &str) -> ApiRequest {
         path: "/presign".into(),
         query,
         authorization: Some("Bearer token-7".into()),
+        body: String::new(),
         request_id: "bench".into(),
     }
 }

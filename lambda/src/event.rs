@@ -4,12 +4,19 @@
 //! API Gateway REST (v1) proxy events (`httpMethod`, `path`), HTTP API (v2) and Lambda Function URL
 //! events (`rawPath`, `requestContext.http`), and the seed's bare direct-invoke payload
 //! (`{"queryStringParameters":{...}}` and nothing else), which is treated as `GET /presign`.
+//!
+//! The body (the multipart routes' JSON) arrives as text in `body`, or base64 in it when
+//! `isBase64Encoded` is true, which HTTP APIs and Function URLs choose for themselves by the
+//! request's content type; a direct invocation has none. Bodies above
+//! [`MAX_BODY_BYTES`](crate::service::MAX_BODY_BYTES) are refused here, as the HTTP adapter
+//! refuses them, so both transports accept the same requests.
 
 use std::collections::{BTreeMap, HashMap};
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::service::{ApiRequest, ApiResponse};
+use crate::service::{self, ApiRequest, ApiResponse, MAX_BODY_BYTES};
 
 /// The fields of every supported event shape, all optional.
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +31,9 @@ struct IncomingEvent {
     query_string_parameters: Option<HashMap<String, Option<String>>>,
     headers: Option<HashMap<String, Option<String>>>,
     request_context: Option<RequestContext>,
+    /// The body as text, or as base64 when `is_base64_encoded` is true.
+    body: Option<String>,
+    is_base64_encoded: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -37,10 +47,40 @@ struct HttpContext {
     method: Option<String>,
 }
 
-/// The event is not JSON of any shape the function understands.
+/// The event is not a request the function can read.
 #[derive(Debug, thiserror::Error)]
-#[error("unrecognized event: {0}")]
-pub struct EventError(String);
+pub enum EventError {
+    /// Not JSON of any shape the function understands.
+    #[error("unrecognized event: {0}")]
+    Shape(String),
+    /// `isBase64Encoded` is true but the body is not base64.
+    #[error("the body is marked base64 but is not")]
+    BodyNotBase64,
+    /// The body is not UTF-8 text (every body the function reads is JSON).
+    #[error("the body is not UTF-8 text")]
+    BodyNotText,
+    /// The body is larger than [`MAX_BODY_BYTES`].
+    #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
+    BodyTooLarge,
+}
+
+impl EventError {
+    /// What the caller is told.
+    fn to_api_error(&self) -> ddn_api::ApiError {
+        use ddn_api::{ApiError, ErrorCode};
+        match self {
+            Self::Shape(_) => ApiError::new(
+                ErrorCode::InvalidParameter,
+                "The event is not an HTTP request this function understands.",
+            ),
+            Self::BodyNotBase64 | Self::BodyNotText => ApiError::new(
+                ErrorCode::InvalidParameter,
+                "The request body must be JSON text.",
+            ),
+            Self::BodyTooLarge => service::body_too_large(),
+        }
+    }
+}
 
 /// Reads an event into a request.
 ///
@@ -51,7 +91,7 @@ pub fn request_from_event(
     request_id: &str,
 ) -> Result<ApiRequest, EventError> {
     let event: IncomingEvent =
-        serde_json::from_value(event).map_err(|e| EventError(e.to_string()))?;
+        serde_json::from_value(event).map_err(|e| EventError::Shape(e.to_string()))?;
     let context = event.request_context.unwrap_or_default();
 
     let method = event
@@ -83,13 +123,42 @@ pub fn request_from_event(
                 .then_some(value)?
         });
 
+    let body = body_text(event.body, event.is_base64_encoded.unwrap_or(false))?;
+
     Ok(ApiRequest {
         method,
         path,
         query,
         authorization,
+        body,
         request_id: request_id.to_owned(),
     })
+}
+
+/// The body as text: decoded from base64 when the event says so, and at most
+/// [`MAX_BODY_BYTES`] once decoded.
+fn body_text(body: Option<String>, base64: bool) -> Result<String, EventError> {
+    let Some(body) = body else {
+        return Ok(String::new());
+    };
+    if !base64 {
+        return if body.len() > MAX_BODY_BYTES {
+            Err(EventError::BodyTooLarge)
+        } else {
+            Ok(body)
+        };
+    }
+    // Base64 takes 4 characters for every 3 bytes: refuse before decoding what cannot fit.
+    if body.len() / 4 * 3 > MAX_BODY_BYTES + 3 {
+        return Err(EventError::BodyTooLarge);
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body.trim_end())
+        .map_err(|_| EventError::BodyNotBase64)?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(EventError::BodyTooLarge);
+    }
+    String::from_utf8(bytes).map_err(|_| EventError::BodyNotText)
 }
 
 /// A named stage (`/prod/presign` on stage `prod`) prefixes `rawPath`; `$default` does not.
@@ -141,18 +210,24 @@ impl From<ApiResponse> for ProxyResponse {
 }
 
 impl<S: crate::store::ObjectStore> crate::service::PresignService<S> {
-    /// Answers one Lambda event. An event of no known shape gets a 400 answer, not a crash.
+    /// Answers one Lambda event. An event of no known shape, or with a body the function cannot
+    /// read, gets a 4xx answer, not a crash. A 405 answer names the route's method in `allow`.
     pub async fn handle_event(&self, event: serde_json::Value, request_id: &str) -> ProxyResponse {
         match request_from_event(event, request_id) {
-            Ok(request) => self.handle(&request).await.into(),
-            Err(error) => {
-                tracing::info!(request_id, status = 400, code = "invalid_parameter", %error, "request refused");
-                ApiResponse::error(ddn_api::ApiError::new(
-                    ddn_api::ErrorCode::InvalidParameter,
-                    "The event is not an HTTP request this function understands.",
-                ))
-                .into()
+            Ok(request) => {
+                let mut response = ProxyResponse::from(self.handle(&request).await);
+                if response.status_code == 405
+                    && let Some(method) = service::allowed_method(&request.path)
+                {
+                    response
+                        .headers
+                        .insert("allow".to_owned(), method.to_owned());
+                }
+                response
             }
+            Err(error) => self
+                .refuse(request_id, None, error.to_api_error(), &error.to_string())
+                .into(),
         }
     }
 }

@@ -37,8 +37,35 @@ pub struct ApiRequest {
     pub query: Vec<(String, String)>,
     /// The `Authorization` header's value.
     pub authorization: Option<String>,
+    /// The body: JSON text for the `POST` routes, empty for `GET` and for a direct invocation.
+    /// The transports refuse bodies above [`MAX_BODY_BYTES`] before they build a request.
+    pub body: String,
     /// An id for this request, written in the log line.
     pub request_id: String,
+}
+
+/// The largest request body the service reads (2 MiB). The heaviest body the contract has, a
+/// completion naming [`ddn_api::multipart::MAX_PARTS`] parts with their ETags and checksums, is
+/// under 1 MiB; a larger one is refused before it is read whole.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The refusal of a body above [`MAX_BODY_BYTES`], as both transports send it.
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::TooLarge,
+        format!(
+            "The request body is larger than {} MiB.",
+            MAX_BODY_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+/// The one method `path` answers (for an `Allow` header), or `None` for a path that is no route.
+pub fn allowed_method(path: &str) -> Option<&'static str> {
+    match path.trim_end_matches('/') {
+        "" | PRESIGN_PATH | RESULTS_PATH => Some("GET"),
+        _ => None,
+    }
 }
 
 /// The service's answer: a status and a JSON body.
@@ -206,6 +233,27 @@ impl<S: ObjectStore> PresignService<S> {
     /// The settings the service runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The answer to a request a transport could not read (a body too large or not text, an
+    /// event of no known shape), with its log line: `route` when the transport knows it, and
+    /// `detail` for the log only.
+    pub fn refuse(
+        &self,
+        request_id: &str,
+        route: Option<&str>,
+        error: ApiError,
+        detail: &str,
+    ) -> ApiResponse {
+        tracing::info!(
+            request_id,
+            route,
+            status = error.code.http_status(),
+            code = error.code.as_str(),
+            detail,
+            "request refused"
+        );
+        ApiResponse::error(error)
     }
 
     /// Answers one request and writes its log line. Never fails: every failure is an answer.

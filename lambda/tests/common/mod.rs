@@ -184,6 +184,7 @@ pub fn request(query: &[(&str, &str)], authorization: Option<&str>) -> ApiReques
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         authorization: authorization.map(str::to_owned),
+        body: String::new(),
         request_id: "req-1".into(),
     }
 }
