@@ -60,11 +60,25 @@ enum Command {
 /// The commands that talk to the service with the engine.
 #[derive(Debug, Subcommand)]
 enum TransferCommand {
-    /// Upload files for processing.
+    /// Upload files for processing. A large file goes in parts, several at once; when its last
+    /// upload from this computer stopped half-way (interrupted, killed, a lost connection), the
+    /// same command continues it and sends only what S3 lacks.
     Upload {
         /// The files to send.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Start from the first byte: drop what an earlier, unfinished upload of these files left
+        /// on the server.
+        #[arg(long)]
+        restart: bool,
+        /// Parts of one large file sent at once (1 to 16).
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = ddn_transfer::engine::DEFAULT_PARTS_IN_FLIGHT as u16,
+            value_parser = clap::value_parser!(u16).range(1..=16)
+        )]
+        parts: u16,
     },
     /// Download results that are ready; fails at once for one that is not. A name uploaded from
     /// this computer gets the result of its last upload only.
@@ -183,9 +197,21 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 
     let log = UploadLog::for_user();
     match command {
-        TransferCommand::Upload { files } => {
+        TransferCommand::Upload {
+            files,
+            restart,
+            parts,
+        } => {
             let log = log.as_ref().map(|log| (log, api_url));
-            upload_all(&engine(None), &reporter, &cancel, &files, log).await
+            let options = EngineOptions {
+                // Without a data folder, large uploads still work; they just cannot resume.
+                resume_dir: uploads::resume_dir(),
+                parts_in_flight: usize::from(parts),
+                ..EngineOptions::default()
+            };
+            let engine = Engine::new(api.clone(), options).with_queue(queue.clone());
+            let how = UploadHow { restart };
+            upload_all(&engine, &reporter, &cancel, &files, log, how).await
         }
         TransferCommand::Download { names, output, of } => {
             let targets = results_wanted(&names, &of, log.as_ref(), api_url, &reporter)?;
@@ -286,6 +312,13 @@ fn upload_name(path: &Path) -> Result<String, String> {
         .ok_or_else(|| format!("{}: the file name is not valid Unicode", path.display()))
 }
 
+/// How `ddn upload` treats what earlier runs left.
+#[derive(Debug, Clone, Copy)]
+struct UploadHow {
+    /// Drop an unfinished earlier upload of each file and start from its first byte.
+    restart: bool,
+}
+
 /// Uploads every file at once, as many moving together as the engine's queue allows.
 async fn upload_all(
     engine: &Engine,
@@ -293,6 +326,7 @@ async fn upload_all(
     cancel: &CancellationToken,
     files: &[PathBuf],
     log: Option<(&UploadLog, &str)>,
+    how: UploadHow,
 ) -> anyhow::Result<bool> {
     refuse_shared_names(files)?;
     let jobs = files.iter().map(|path| async move {
@@ -303,6 +337,18 @@ async fn upload_all(
                 return false;
             }
         };
+        if how.restart {
+            match engine.discard_upload(path, &name).await {
+                Ok(true) => reporter.note(&format!(
+                    "{name}: dropped the unfinished earlier upload; starting from the first byte"
+                )),
+                Ok(false) => {}
+                Err(error) => {
+                    reporter.failure(&name, &error, None);
+                    return false;
+                }
+            }
+        }
         let display = reporter.transfer("upload", &name);
         let result = engine.upload(path, &name, cancel, &display).await;
         display.finish();
@@ -324,7 +370,15 @@ async fn upload_all(
                 true
             }
             Err(error) => {
-                reporter.failure(&name, &error, None);
+                let resumable = engine.options().resume_dir.is_some()
+                    && std::fs::metadata(path).is_ok_and(|meta| {
+                        meta.len() >= engine.options().effective_multipart_threshold()
+                    });
+                let hint = resumable.then_some(
+                    "Run the same `ddn upload` again to continue where it stopped (or add \
+                     --restart to start over).",
+                );
+                reporter.failure(&name, &error, hint);
                 false
             }
         }

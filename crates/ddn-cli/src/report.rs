@@ -6,7 +6,7 @@ use std::io::IsTerminal as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ddn_transfer::{ErrorKind, EventSink, TransferError, TransferEvent};
+use ddn_transfer::{ErrorKind, EventSink, StartOverReason, TransferError, TransferEvent};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -119,6 +119,14 @@ impl TransferDisplay {
         }
     }
 
+    /// A line worth knowing about this transfer, above the bar or on standard error.
+    fn note(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("note: {line}")),
+            None => eprintln!("note: {line}"),
+        }
+    }
+
     /// Whether a plain line is due: the final one, or the first in [`LINE_INTERVAL`]; never the
     /// same count twice.
     fn line_due(&self, transferred: u64, last: bool) -> bool {
@@ -149,6 +157,35 @@ impl EventSink for TransferDisplay {
             }
             println!("{record}");
             return;
+        }
+        match &event {
+            TransferEvent::Resumed {
+                already_sent,
+                total,
+            } => {
+                self.note(&format!(
+                    "Resuming {}: {} of {} already sent",
+                    self.name,
+                    HumanBytes(*already_sent),
+                    HumanBytes(*total)
+                ));
+                return;
+            }
+            TransferEvent::StartedOver { reason } => {
+                let why = match reason {
+                    StartOverReason::FileChanged => "the file changed since the last attempt",
+                    StartOverReason::Expired => {
+                        "the server no longer holds what the last attempt sent"
+                    }
+                    StartOverReason::RecordDamaged => "the record of the last attempt was damaged",
+                };
+                self.note(&format!(
+                    "{}: starting from the first byte: {why}",
+                    self.name
+                ));
+                return;
+            }
+            _ => {}
         }
         match (&self.bar, event) {
             (Some(bar), TransferEvent::Progress(progress)) => {
@@ -193,6 +230,8 @@ impl EventSink for TransferDisplay {
                     eprintln!("{}: waiting for the result", self.name);
                 }
             }
+            // Told above, as notes.
+            (_, TransferEvent::Resumed { .. } | TransferEvent::StartedOver { .. }) => {}
         }
     }
 }

@@ -19,6 +19,22 @@ use serde::{Deserialize, Serialize};
 /// others have been.
 const MAX_ENTRIES: usize = 10_000;
 
+/// `ddn`'s folder in the user's local data folder, or `DDN_STATE_DIR` when that variable is set:
+/// the record of uploads and the journals of unfinished multipart uploads live there. `None`
+/// when the system names no such folder.
+pub fn state_dir() -> Option<PathBuf> {
+    match std::env::var_os("DDN_STATE_DIR") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => Some(dirs::data_local_dir()?.join("ddn")),
+    }
+}
+
+/// Where the engine keeps the journals of multipart uploads, so `ddn upload` of a file whose
+/// last upload stopped half-way continues it.
+pub fn resume_dir() -> Option<PathBuf> {
+    Some(state_dir()?.join("resume"))
+}
+
 /// One remembered upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,15 +54,11 @@ pub struct UploadLog {
 }
 
 impl UploadLog {
-    /// The record in the user's local data folder, or at `DDN_STATE_DIR/uploads.json` when that
-    /// variable is set (tests, or a script that wants a record of its own). `None` when the
+    /// The record in `ddn`'s state folder ([`state_dir`]: the user's local data folder, or
+    /// `DDN_STATE_DIR` for tests or a script that wants a record of its own). `None` when the
     /// system names no such folder.
     pub fn for_user() -> Option<Self> {
-        let dir = match std::env::var_os("DDN_STATE_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => dirs::data_local_dir()?.join("ddn"),
-        };
-        Some(Self::at(dir.join("uploads.json")))
+        Some(Self::at(state_dir()?.join("uploads.json")))
     }
 
     /// The record kept in the file `path`.
