@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -13,14 +14,16 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ddn_api::HttpMethod;
+use ddn_api::multipart::CompletedPart;
 use ddn_presign::auth::{Authenticator, TokenTable, token_hash_hex};
 use ddn_presign::clock::FixedClock;
 use ddn_presign::credentials::CredentialsCache;
 use ddn_presign::presign::{Presigner, UrlRequest};
-use ddn_presign::store::{Listing, ObjectMeta, ObjectStore, StoreError};
+use ddn_presign::store::{Listing, ObjectMeta, ObjectStore, PartListing, StoreError};
 use ddn_presign::{ApiRequest, Config, PresignService};
 
-/// Answers every `HeadObject` at once, so the download bench measures the function, not a network.
+/// Answers every `HeadObject` at once, so the download bench measures the function, not a network
+/// (and every multipart call, for the same reason).
 struct ReadyStore;
 
 impl ObjectStore for ReadyStore {
@@ -40,6 +43,42 @@ impl ObjectStore for ReadyStore {
         _: u32,
     ) -> Result<Listing, StoreError> {
         Ok(Listing::default())
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        _: &str,
+        _: &str,
+        _: Option<&str>,
+        _: &BTreeMap<String, String>,
+    ) -> Result<String, StoreError> {
+        Ok("bench-multipart-upload".into())
+    }
+
+    async fn list_parts(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Option<u32>,
+        _: u32,
+    ) -> Result<PartListing, StoreError> {
+        Ok(PartListing::default())
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: &[CompletedPart],
+        _: Option<&str>,
+    ) -> Result<String, StoreError> {
+        Ok("3858f62230ac3c915f300c664312c11f-2".into())
+    }
+
+    async fn abort_multipart_upload(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

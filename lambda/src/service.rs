@@ -128,10 +128,20 @@ impl Failure {
         }
     }
 
-    /// A failed metadata call: an `internal` answer, with a missing permission named in the log
-    /// as the configuration error it is.
+    /// A failed call to S3: a multipart upload S3 does not hold is `no_such_upload`, parts it
+    /// refuses `invalid_part` (S3's words in the log only); anything else is an `internal`
+    /// answer, with a missing permission named in the log as the configuration error it is.
     fn from_store(error: StoreError) -> Self {
         match error {
+            StoreError::NoSuchUpload => Self::new(ErrorCode::NoSuchUpload, NO_SUCH_UPLOAD_MESSAGE),
+            StoreError::InvalidPart(detail) => Self {
+                error: ApiError::new(
+                    ErrorCode::InvalidPart,
+                    "S3 does not hold every part as named (one is missing, differs from its ETag \
+                     or checksum, or is too small); list the parts and send the missing ones again.",
+                ),
+                detail: Some(detail),
+            },
             StoreError::AccessDenied => Self::internal(format!("configuration error: {error}")),
             StoreError::Other(_) => Self::internal(error.to_string()),
         }
@@ -146,6 +156,11 @@ impl From<ApiError> for Failure {
         }
     }
 }
+
+/// What a caller is told about a multipart upload S3 does not hold for their key (the contract's
+/// `error_no_such_upload.json`).
+const NO_SUCH_UPLOAD_MESSAGE: &str =
+    "This upload is no longer open on the service; it starts over.";
 
 /// A successful answer of either route.
 #[derive(Serialize)]

@@ -1,17 +1,23 @@
-//! Object metadata from S3, behind a trait so the handler's tests run offline and the round-trip
-//! tests run against a real S3-compatible server.
+//! Object metadata and multipart bookkeeping from S3, behind a trait so the handler's tests run
+//! offline and the round-trip tests run against a real S3-compatible server.
 //!
-//! Architecture invariant: the store answers metadata only (`HeadObject`, `ListObjectsV2`); it
-//! never reads bodies.
+//! Architecture invariant: the store never reads or writes object bytes. It asks for metadata
+//! (`HeadObject`, `ListObjectsV2`) and keeps multipart uploads' books (`CreateMultipartUpload`,
+//! `ListParts`, `CompleteMultipartUpload`, `AbortMultipartUpload`, which name parts the client
+//! sent to S3 itself through presigned URLs); no call carries a body of the object.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::SystemTime;
 
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::operation::head_object::HeadObjectError;
-use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm as S3ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload,
+    CompletedPart as S3CompletedPart,
+};
 use ddn_api::ChecksumAlgorithm;
+use ddn_api::multipart::CompletedPart;
 use thiserror::Error;
 
 /// What the service needs to know about a stored object.
@@ -54,7 +60,31 @@ pub struct Listing {
     pub truncated: bool,
 }
 
-/// Why a metadata request failed.
+/// A part of a multipart upload, as S3 lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedPart {
+    /// The part number, from 1.
+    pub number: u32,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ETag without quotes, when S3 reports one.
+    pub etag: Option<String>,
+    /// Its CRC-64/NVME (base64), when S3 reports one.
+    pub crc64nvme: Option<String>,
+}
+
+/// A page of a multipart upload's parts, in number order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PartListing {
+    /// The parts on this page.
+    pub parts: Vec<ListedPart>,
+    /// The part number to continue after, when more parts follow.
+    pub next_marker: Option<u32>,
+    /// Whether more parts follow.
+    pub truncated: bool,
+}
+
+/// Why a request to S3 failed.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// S3 refused: the function's role lacks a permission. With `s3:GetObject` but without
@@ -64,6 +94,14 @@ pub enum StoreError {
         "access denied by S3 (check the function role's s3:GetObject and s3:ListBucket on the output bucket)"
     )]
     AccessDenied,
+    /// S3 holds no multipart upload of this id for this key: it was completed or aborted, or
+    /// it is another key's (S3 binds an upload id to the key it was created for).
+    #[error("S3 holds no such multipart upload")]
+    NoSuchUpload,
+    /// S3 refused a completion for its parts: one is missing, has another ETag or checksum, is
+    /// out of order or too small, or the whole object's checksum differs. Text for the log only.
+    #[error("S3 refused the parts: {0}")]
+    InvalidPart(String),
     /// Any other failure (network, throttling, unexpected status). Text for the log only.
     #[error("S3 request failed: {0}")]
     Other(String),
@@ -86,6 +124,55 @@ pub trait ObjectStore: Send + Sync + 'static {
         start_after: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<Listing, StoreError>> + Send;
+
+    /// Starts a multipart upload of `key` with its content type and user metadata (names
+    /// without `x-amz-meta-`), holding a whole-object CRC-64/NVME; answers S3's upload id.
+    fn create_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<&str>,
+        metadata: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Up to `max_parts` parts of the upload `upload_id` of `key`, numbered above `after`.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`] when S3 holds no such upload for `key`.
+    fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: Option<u32>,
+        max_parts: u32,
+    ) -> impl Future<Output = Result<PartListing, StoreError>> + Send;
+
+    /// Completes the upload from `parts` (ascending), checked against the whole object's
+    /// CRC-64/NVME when given; answers the object's ETag without quotes.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`] when S3 holds no such upload for `key` (also when an earlier
+    /// completion of it succeeded), [`StoreError::InvalidPart`] when S3 refuses the parts.
+    fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        crc64nvme: Option<&str>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+
+    /// Aborts the upload and drops its parts.
+    ///
+    /// # Errors
+    /// [`StoreError::NoSuchUpload`] when S3 holds no such upload for `key`.
+    fn abort_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// The real store: an `aws-sdk-s3` client, built once and shared by every request.
@@ -205,17 +292,165 @@ impl ObjectStore for S3Store {
             Err(err) => Err(store_error(&err)),
         }
     }
+
+    async fn create_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<&str>,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<String, StoreError> {
+        let mut request = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .set_content_type(content_type.map(str::to_owned))
+            // A full-object CRC-64/NVME is checked by S3 at completion against the client's
+            // checksum of the whole file, and stays on the object as a checksum of its bytes
+            // (a multipart ETag is not one).
+            .checksum_algorithm(S3ChecksumAlgorithm::Crc64Nvme)
+            .checksum_type(ChecksumType::FullObject);
+        for (name, value) in metadata {
+            request = request.metadata(name, value);
+        }
+        let output = request.send().await.map_err(|err| store_error(&err))?;
+        output
+            .upload_id()
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| StoreError::Other("CreateMultipartUpload answered no upload id".into()))
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: Option<u32>,
+        max_parts: u32,
+    ) -> Result<PartListing, StoreError> {
+        let output = self
+            .client
+            .list_parts()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .set_part_number_marker(after.map(|n| n.to_string()))
+            .max_parts(i32::try_from(max_parts).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|err| store_error(&err))?;
+        let parts = output
+            .parts()
+            .iter()
+            .filter_map(|part| {
+                Some(ListedPart {
+                    number: u32::try_from(part.part_number()?).ok()?,
+                    size: part.size().and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    etag: part
+                        .e_tag()
+                        .map(|t| t.trim_matches('"').to_owned())
+                        .filter(|t| !t.is_empty()),
+                    crc64nvme: part.checksum_crc64_nvme().map(str::to_owned),
+                })
+            })
+            .collect();
+        let truncated = output.is_truncated().unwrap_or(false);
+        Ok(PartListing {
+            parts,
+            next_marker: output
+                .next_part_number_marker()
+                .and_then(|m| m.parse().ok())
+                .filter(|_| truncated),
+            truncated,
+        })
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        crc64nvme: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let parts = parts
+            .iter()
+            .map(|part| {
+                S3CompletedPart::builder()
+                    .part_number(i32::try_from(part.part_number).unwrap_or(i32::MAX))
+                    // S3 lists and answers ETags in quotes; it takes them back the same way.
+                    .e_tag(format!("\"{}\"", part.etag))
+                    .set_checksum_crc64_nvme(part.crc64nvme.clone())
+                    .build()
+            })
+            .collect();
+        let output = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .set_checksum_crc64_nvme(crc64nvme.map(str::to_owned))
+            .checksum_type(ChecksumType::FullObject)
+            .send()
+            .await
+            .map_err(|err| store_error(&err))?;
+        Ok(output
+            .e_tag()
+            .map(|t| t.trim_matches('"').to_owned())
+            .unwrap_or_default())
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|err| store_error(&err))?;
+        Ok(())
+    }
 }
 
-/// A 403 is a permission missing from the function's role; anything else is reported as it came.
-fn store_error<E: std::error::Error + 'static>(
+/// S3's answer as the service tells them apart: a multipart upload S3 does not hold, parts it
+/// refuses to complete from, a permission missing from the function's role (any 403), or
+/// anything else, reported as it came.
+fn store_error<E: std::error::Error + ProvideErrorMetadata + 'static>(
     error: &SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> StoreError {
-    match error {
-        SdkError::ServiceError(err) if err.raw().status().as_u16() == 403 => {
-            StoreError::AccessDenied
+    let text = || aws_sdk_s3::error::DisplayErrorContext(error).to_string();
+    let SdkError::ServiceError(err) = error else {
+        return StoreError::Other(text());
+    };
+    let code = err.err().code().unwrap_or_default();
+    let message = err.err().message().unwrap_or_default();
+    match code {
+        "NoSuchUpload" => StoreError::NoSuchUpload,
+        "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | "BadDigest" => {
+            StoreError::InvalidPart(text())
         }
-        other => StoreError::Other(aws_sdk_s3::error::DisplayErrorContext(other).to_string()),
+        // A whole-object checksum that differs from what the parts add up to.
+        "InvalidRequest" | "InvalidArgument"
+            if message.to_ascii_lowercase().contains("checksum") =>
+        {
+            StoreError::InvalidPart(text())
+        }
+        _ if err.raw().status().as_u16() == 403 => StoreError::AccessDenied,
+        _ => StoreError::Other(text()),
     }
 }
 
@@ -236,5 +471,46 @@ impl<T: ObjectStore> ObjectStore for std::sync::Arc<T> {
         limit: u32,
     ) -> impl Future<Output = Result<Listing, StoreError>> + Send {
         (**self).list_objects(bucket, prefix, start_after, limit)
+    }
+
+    fn create_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<&str>,
+        metadata: &BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send {
+        (**self).create_multipart_upload(bucket, key, content_type, metadata)
+    }
+
+    fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        after: Option<u32>,
+        max_parts: u32,
+    ) -> impl Future<Output = Result<PartListing, StoreError>> + Send {
+        (**self).list_parts(bucket, key, upload_id, after, max_parts)
+    }
+
+    fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        crc64nvme: Option<&str>,
+    ) -> impl Future<Output = Result<String, StoreError>> + Send {
+        (**self).complete_multipart_upload(bucket, key, upload_id, parts, crc64nvme)
+    }
+
+    fn abort_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).abort_multipart_upload(bucket, key, upload_id)
     }
 }
