@@ -5,7 +5,10 @@
 //! through the full `aws-sdk-s3` operation pipeline, which builds and runs a whole request
 //! orchestration per URL; the direct path is several times faster (see BENCHMARKS.md) and lets the
 //! service choose exactly which headers are signed (`content-length`, `content-md5`,
-//! `content-type`), so S3 refuses any body other than the declared one.
+//! `content-type`, `x-amz-checksum-crc64nvme`), so S3 refuses any body other than the declared
+//! one. A part of a multipart upload is a `PUT` whose URL also carries `partNumber` and
+//! `uploadId` ([`Presigner::presign_with_query`]): they are in the signed canonical query, so a
+//! URL for one part opens no other part and no other upload.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -117,6 +120,24 @@ impl Presigner {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<SignedUrl, PresignError> {
+        self.presign_with_query(credentials, request, &[], ttl, now)
+    }
+
+    /// Signs `request` as [`Presigner::presign`] does, with the parameters `query` (names and
+    /// unencoded values, such as a part's `partNumber` and `uploadId`) in the URL and in the
+    /// signature. SigV4 signs the query sorted by encoded name; the URL keeps `query` first, in
+    /// the order given, and the signature's own parameters after it.
+    ///
+    /// # Errors
+    /// [`PresignError::CredentialsExpired`] when the credentials are no longer valid at `now`.
+    pub fn presign_with_query(
+        &self,
+        credentials: &Credentials,
+        request: &UrlRequest<'_>,
+        query: &[(&str, String)],
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<SignedUrl, PresignError> {
         let UrlRequest {
             method,
             bucket,
@@ -141,7 +162,13 @@ impl Presigner {
             None => ttl,
         };
 
-        let base = self.object_url(bucket, key);
+        let mut base = self.object_url(bucket, key);
+        for (i, (name, value)) in query.iter().enumerate() {
+            base.push(if i == 0 { '?' } else { '&' });
+            base.extend(utf8_percent_encode(name, QUERY_VALUE));
+            base.push('=');
+            base.extend(utf8_percent_encode(value, QUERY_VALUE));
+        }
         let mut settings = SigningSettings::default();
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(ttl);
@@ -170,11 +197,11 @@ impl Presigner {
         let (instructions, _signature) = sign(signable, &params)
             .map_err(|e| PresignError::Signing(e.to_string()))?
             .into_parts();
-        let (_headers, query) = instructions.into_parts();
+        let (_headers, signature_query) = instructions.into_parts();
 
         let mut url = base;
-        for (i, (name, value)) in query.iter().enumerate() {
-            url.push(if i == 0 { '?' } else { '&' });
+        for (i, (name, value)) in signature_query.iter().enumerate() {
+            url.push(if i == 0 && query.is_empty() { '?' } else { '&' });
             url.push_str(name);
             url.push('=');
             url.extend(utf8_percent_encode(value, QUERY_VALUE));
@@ -351,6 +378,63 @@ mod tests {
         assert_ne!(reference, sign(HttpMethod::Put, "k2", "1", 1_795_000_000));
         assert_ne!(reference, sign(HttpMethod::Put, "k", "2", 1_795_000_000));
         assert_ne!(reference, sign(HttpMethod::Put, "k", "1", 1_795_000_001));
+    }
+
+    #[test]
+    fn a_parts_number_and_upload_id_are_in_the_url_and_the_signature() {
+        let presigner = Presigner::new("us-east-1", None);
+        let headers = [("content-length", "8388608".to_owned())];
+        let sign = |number: &str, upload: &str| {
+            presigner
+                .presign_with_query(
+                    &credentials(None),
+                    &UrlRequest {
+                        method: HttpMethod::Put,
+                        bucket: "in",
+                        key: "users/a/big.bin",
+                        signed_headers: &headers,
+                    },
+                    &[
+                        ("partNumber", number.to_owned()),
+                        ("uploadId", upload.to_owned()),
+                    ],
+                    Duration::from_secs(900),
+                    at(1_795_000_000),
+                )
+                .unwrap()
+                .url
+        };
+        let url = sign("7", "Up+load/Id=");
+        // The part's parameters come first, encoded; the signature's own follow.
+        assert!(
+            url.starts_with(
+                "https://in.s3.us-east-1.amazonaws.com/users/a/big.bin\
+                 ?partNumber=7&uploadId=Up%2Bload%2FId%3D&X-Amz-Algorithm=AWS4-HMAC-SHA256&"
+            ),
+            "{}",
+            redact_url(&url)
+        );
+        assert_eq!(query_value(&url, "X-Amz-Expires"), Some("900"));
+        let signature = |url: &str| query_value(url, "X-Amz-Signature").unwrap().to_owned();
+        assert_eq!(signature(&url), signature(&sign("7", "Up+load/Id=")));
+        assert_ne!(signature(&url), signature(&sign("8", "Up+load/Id=")));
+        assert_ne!(signature(&url), signature(&sign("7", "Up+load/Id")));
+        // Without parameters it is the plain URL of `presign`.
+        let plain = presigner
+            .presign(
+                &credentials(None),
+                &UrlRequest {
+                    method: HttpMethod::Put,
+                    bucket: "in",
+                    key: "users/a/big.bin",
+                    signed_headers: &headers,
+                },
+                Duration::from_secs(900),
+                at(1_795_000_000),
+            )
+            .unwrap();
+        assert!(plain.url.contains("/big.bin?X-Amz-Algorithm="));
+        assert_ne!(signature(&plain.url), signature(&url));
     }
 
     #[test]
