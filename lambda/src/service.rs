@@ -2,6 +2,10 @@
 //!
 //! Transport adapters ([`crate::event`] for Lambda, `crate::http_server` for plain HTTP) turn their
 //! input into an [`ApiRequest`] and send back the [`ApiResponse`]; everything else happens here.
+//! The `GET` routes (`/presign`, `/results`) are answered in this file, the `POST` multipart
+//! routes in [`multipart`]; the router, authentication, failures and the log line are shared.
+
+mod multipart;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -62,8 +66,10 @@ pub fn body_too_large() -> ApiError {
 
 /// The one method `path` answers (for an `Allow` header), or `None` for a path that is no route.
 pub fn allowed_method(path: &str) -> Option<&'static str> {
-    match path.trim_end_matches('/') {
+    let path = path.trim_end_matches('/');
+    match path {
         "" | PRESIGN_PATH | RESULTS_PATH => Some("GET"),
+        _ if multipart::Route::at(path).is_some() => Some("POST"),
         _ => None,
     }
 }
@@ -162,12 +168,13 @@ impl From<ApiError> for Failure {
 const NO_SUCH_UPLOAD_MESSAGE: &str =
     "This upload is no longer open on the service; it starts over.";
 
-/// A successful answer of either route.
+/// A successful answer of any route.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Answer {
     Presign(PresignResponse),
     Results(ResultsPage),
+    Multipart(multipart::MultipartAnswer),
 }
 
 /// What the log line says about a request besides its outcome.
@@ -175,6 +182,11 @@ enum Answer {
 struct RequestFacts {
     mode: Option<TransferMode>,
     user: Option<UserId>,
+    /// S3's id of the multipart upload the request is about (not a secret: it opens nothing
+    /// without a signature).
+    multipart_upload_id: Option<String>,
+    /// How many parts the request signed, listed or completed.
+    parts: Option<usize>,
 }
 
 /// Authenticates, validates and presigns. Built once per process and shared by every request.
@@ -279,6 +291,8 @@ impl<S: ObjectStore> PresignService<S> {
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mode = facts.mode.map(TransferMode::as_str);
         let user = facts.user.as_ref().map(UserId::as_str);
+        let multipart_upload_id = facts.multipart_upload_id.as_deref();
+        let parts = facts.parts;
         let route = if request.path.is_empty() {
             PRESIGN_PATH
         } else {
@@ -291,6 +305,8 @@ impl<S: ObjectStore> PresignService<S> {
                     route,
                     mode,
                     user,
+                    multipart_upload_id,
+                    parts,
                     status = 200,
                     latency_us,
                     "answered"
@@ -306,6 +322,8 @@ impl<S: ObjectStore> PresignService<S> {
                         route,
                         mode,
                         user,
+                        multipart_upload_id,
+                        parts,
                         status,
                         code,
                         latency_us,
@@ -318,9 +336,12 @@ impl<S: ObjectStore> PresignService<S> {
                         route,
                         mode,
                         user,
+                        multipart_upload_id,
+                        parts,
                         status,
                         code,
                         latency_us,
+                        detail = failure.detail.as_deref(),
                         "request refused"
                     );
                 }
@@ -335,6 +356,24 @@ impl<S: ObjectStore> PresignService<S> {
         facts: &mut RequestFacts,
     ) -> Result<Answer, Failure> {
         let path = request.path.trim_end_matches('/');
+        if let Some(route) = multipart::Route::at(path) {
+            if !request.method.eq_ignore_ascii_case("POST") {
+                return Err(Failure::new(
+                    ErrorCode::MethodNotAllowed,
+                    "Use POST for this route.",
+                ));
+            }
+            // Boxed: the multipart routes' futures nest deeply enough to overflow the
+            // compiler's layout depth for the runtime's handler future.
+            return Box::pin(self.multipart(
+                route,
+                request.authorization.as_deref(),
+                &request.body,
+                facts,
+            ))
+            .await
+            .map(Answer::Multipart);
+        }
         let results = match path {
             "" | PRESIGN_PATH => false,
             RESULTS_PATH => true,
