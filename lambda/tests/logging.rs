@@ -97,6 +97,95 @@ async fn one_json_log_line_per_request_without_secrets() {
     }
 }
 
+#[tokio::test]
+async fn multipart_requests_log_one_line_each_with_the_upload_and_no_url() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let store = Arc::new(MemoryStore::default());
+    let service = service_with(tokens(), store.clone());
+    let alice = Some("Bearer alice-token");
+    let tagged = |path: &str, body: serde_json::Value, id: &str| {
+        let mut request = post(path, &body, alice);
+        request.request_id = id.to_owned();
+        request
+    };
+    let start = service
+        .handle(&tagged(
+            ddn_api::multipart::START_PATH,
+            serde_json::json!({"file": "big.bin", "size": 16 * 1024 * 1024}),
+            "mp-1",
+        ))
+        .await;
+    let started: ddn_api::multipart::StartResponse = serde_json::from_str(&start.body).unwrap();
+    let id = started.multipart_upload_id.clone();
+    let urls = service
+        .handle(&tagged(
+            ddn_api::multipart::URLS_PATH,
+            serde_json::json!({"file": "big.bin", "multipartUploadId": id,
+                               "size": 16 * 1024 * 1024,
+                               "parts": [{"partNumber": 1}, {"partNumber": 2}]}),
+            "mp-2",
+        ))
+        .await;
+    let etag = store.put_part(&id, 1, 8 * 1024 * 1024, None);
+    let refused = service
+        .handle(&tagged(
+            ddn_api::multipart::COMPLETE_PATH,
+            serde_json::json!({"file": "big.bin", "multipartUploadId": id,
+                               "uploadId": started.upload_id,
+                               "parts": [{"partNumber": 1, "etag": etag},
+                                         {"partNumber": 2, "etag": etag}]}),
+            "mp-3",
+        ))
+        .await;
+    assert_eq!((start.status, urls.status, refused.status), (200, 200, 400));
+
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &Value| {
+            l["request_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("mp-"))
+        })
+        .collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let routes: Vec<&str> = lines.iter().map(|l| l["route"].as_str().unwrap()).collect();
+    assert_eq!(
+        routes,
+        ["/multipart/start", "/multipart/urls", "/multipart/complete"]
+    );
+    for line in &lines {
+        assert_eq!(line["user"], "alice");
+        assert_eq!(line["multipart_upload_id"], id.as_str());
+    }
+    assert_eq!(lines[1]["parts"], 2);
+    assert_eq!(lines[2]["code"], "invalid_part");
+    // S3's reason is in the log, for whoever reads it; it is not in the answer.
+    assert!(lines[2]["detail"].as_str().unwrap().contains("part 2"));
+    assert!(!refused.body.contains("part 2"), "{}", refused.body);
+
+    let answer: ddn_api::multipart::UrlsResponse = serde_json::from_str(&urls.body).unwrap();
+    for part in &answer.parts {
+        let signature = query_value(&part.url, "X-Amz-Signature").unwrap();
+        assert!(
+            !text.contains(signature),
+            "the log carries a signature: {text}"
+        );
+    }
+    for secret in ["alice-token", "X-Amz-", "https://", "secret-key"] {
+        assert!(!text.contains(secret), "the log carries {secret}: {text}");
+    }
+}
+
 /// Lines as the function's layer writes them with `RUST_LOG=rust_log`, for one line from each of
 /// these targets and levels: the function's own, and crates that log raw events and requests.
 fn shown_with(rust_log: &str) -> Vec<String> {
