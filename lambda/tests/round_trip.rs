@@ -380,3 +380,313 @@ async fn the_seeds_unsized_upload_and_plain_put_still_work() {
     assert_eq!(get(&result.url).await, (StatusCode::OK, body));
     stack.stop().await;
 }
+
+/// A CRC-64/NVME as S3 and the contract write it: base64 of its 8 bytes, big-endian.
+fn crc64nvme_base64(bytes: &[u8]) -> String {
+    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, bytes);
+    base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes())
+}
+
+/// Posts `body` to a multipart route as `token`; answers the status and the JSON body.
+async fn post_multipart(
+    stack: &LocalStack,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", stack.api_url()))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
+    (status, json)
+}
+
+/// The successful answer of a multipart route, read as the contract's type.
+async fn multipart_ok<T: serde::de::DeserializeOwned>(
+    stack: &LocalStack,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> T {
+    let (status, json) = post_multipart(stack, path, token, &body).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {json}");
+    serde_json::from_value(json).unwrap()
+}
+
+/// Sends one part to its presigned URL with exactly its signed headers; answers the response.
+async fn put_part(part: &ddn_api::multipart::PartUrl, url: &str, body: &[u8]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().put(url);
+    for (name, value) in &part.headers {
+        if name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    request
+        .header("content-length", body.len())
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A file cut by the service's plan, its parts sent to S3 through the URLs the service signed,
+/// completed; answers the start and completion answers and the file.
+async fn multipart_upload(
+    stack: &LocalStack,
+    token: &str,
+    name: &str,
+    size: u64,
+) -> (
+    ddn_api::multipart::StartResponse,
+    Vec<ddn_api::multipart::CompletedPart>,
+    Vec<u8>,
+) {
+    use ddn_api::multipart::{START_PATH, StartResponse, URLS_PATH, UrlsResponse};
+
+    let body = sample_bytes(usize::try_from(size).unwrap(), size);
+    let started: StartResponse = multipart_ok(
+        stack,
+        START_PATH,
+        token,
+        serde_json::json!({"file": name, "size": size, "contentType": "application/octet-stream"}),
+    )
+    .await;
+    let plan = started.plan;
+    assert!(plan.part_count >= 2);
+    let asked: Vec<serde_json::Value> = plan
+        .parts()
+        .map(|part| {
+            let bytes = &body[part.offset as usize..(part.offset + part.length) as usize];
+            serde_json::json!({"partNumber": part.number, "md5": md5_base64(bytes),
+                               "crc64nvme": crc64nvme_base64(bytes)})
+        })
+        .collect();
+    let urls: UrlsResponse = multipart_ok(
+        stack,
+        URLS_PATH,
+        token,
+        serde_json::json!({"file": name, "multipartUploadId": started.multipart_upload_id,
+                           "size": size, "parts": asked}),
+    )
+    .await;
+    let mut completed = Vec::new();
+    for (part, range) in urls.parts.iter().zip(plan.parts()) {
+        assert_eq!(part.part_number, range.number);
+        let bytes = &body[range.offset as usize..(range.offset + range.length) as usize];
+        let response = put_part(part, &part.url, bytes).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "part {}: {}",
+            part.part_number,
+            response.text().await.unwrap()
+        );
+        let etag = response.headers()["etag"]
+            .to_str()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned();
+        completed.push(ddn_api::multipart::CompletedPart {
+            part_number: part.part_number,
+            etag,
+            crc64nvme: part.headers.get("x-amz-checksum-crc64nvme").cloned(),
+        });
+    }
+    (started, completed, body)
+}
+
+fn completion(
+    name: &str,
+    started: &ddn_api::multipart::StartResponse,
+    parts: &[ddn_api::multipart::CompletedPart],
+    body: &[u8],
+) -> serde_json::Value {
+    serde_json::to_value(ddn_api::multipart::CompleteRequest {
+        upload: ddn_api::multipart::UploadRef {
+            file: name.to_owned(),
+            multipart_upload_id: started.multipart_upload_id.clone(),
+        },
+        upload_id: started.upload_id.clone(),
+        parts: parts.to_vec(),
+        crc64nvme: Some(crc64nvme_base64(body)),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_multipart_upload_reaches_s3_part_by_part_through_signed_urls() {
+    use ddn_api::multipart::{COMPLETE_PATH, CompleteResponse, MIN_MULTIPART_SIZE, URLS_PATH};
+
+    let stack = start_stack().await;
+    let name = "large/스캔 묶음 #2.bin";
+    // 8 MiB, 8 MiB and 1 MiB + 3 bytes.
+    let size = MIN_MULTIPART_SIZE + 1024 * 1024 + 3;
+
+    // A part URL opens that part of that upload only: another part number or upload id in it
+    // breaks the signature. (Checked on a URL of its own, before the parts are sent.)
+    let probe: ddn_api::multipart::StartResponse = multipart_ok(
+        &stack,
+        ddn_api::multipart::START_PATH,
+        "alice-token",
+        serde_json::json!({"file": "probe.bin", "size": MIN_MULTIPART_SIZE}),
+    )
+    .await;
+    let urls: ddn_api::multipart::UrlsResponse = multipart_ok(
+        &stack,
+        URLS_PATH,
+        "alice-token",
+        serde_json::json!({"file": "probe.bin", "multipartUploadId": probe.multipart_upload_id,
+                           "size": MIN_MULTIPART_SIZE, "parts": [{"partNumber": 1}]}),
+    )
+    .await;
+    let part = &urls.parts[0];
+    let bytes = sample_bytes(8 * 1024 * 1024, 5);
+    for (from, to) in [
+        ("partNumber=1&", "partNumber=2&"),
+        ("uploadId=", "uploadId=0"),
+    ] {
+        let tampered = part.url.replacen(from, to, 1);
+        assert_ne!(tampered, part.url);
+        let response = put_part(part, &tampered, &bytes).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{from} -> {to}");
+    }
+
+    let (started, parts, body) = multipart_upload(&stack, "alice-token", name, size).await;
+    assert_eq!(started.key, format!("users/alice/{name}"));
+    assert_eq!(started.plan.part_count, 3);
+    let completed: CompleteResponse = multipart_ok(
+        &stack,
+        COMPLETE_PATH,
+        "alice-token",
+        completion(name, &started, &parts, &body),
+    )
+    .await;
+    assert_eq!(completed.key, started.key);
+    assert_eq!(completed.upload_id, started.upload_id);
+    assert!(completed.etag.ends_with("-3"), "{}", completed.etag);
+
+    // The object is the file, with the upload's id stored at creation.
+    let head = stack
+        .s3_client()
+        .head_object()
+        .bucket(stack.in_bucket())
+        .key(&started.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(i64::try_from(size).unwrap()));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get(ddn_api::processing::UPLOAD_ID_META)),
+        Some(&started.upload_id)
+    );
+    assert_eq!(
+        head.e_tag().map(|t| t.trim_matches('"')),
+        Some(completed.etag.as_str())
+    );
+    let stored = s3::get(&stack, Bucket::Input, &started.key).await.unwrap();
+    assert!(
+        stored.body == body,
+        "the assembled object differs from the file"
+    );
+    stack.stop().await;
+}
+
+/// What S3 itself enforces about multipart uploads, as the service relies on it: an upload id
+/// opens its own key only, ListParts names each part's ETag, a completion is checked against the
+/// whole file's CRC-64/NVME, and a completed upload is gone (a completion sent again is
+/// recognised by the object it made).
+#[tokio::test]
+async fn s3_binds_multipart_uploads_to_their_key_and_checks_the_whole_file() {
+    use ddn_api::multipart::{
+        ABORT_PATH, AbortResponse, COMPLETE_PATH, CompleteResponse, MIN_MULTIPART_SIZE, PARTS_PATH,
+        PartsPage, URLS_PATH,
+    };
+
+    let stack = start_stack().await;
+    let name = "shared name.bin";
+    let size = MIN_MULTIPART_SIZE + 7;
+    let (started, parts, body) = multipart_upload(&stack, "alice-token", name, size).await;
+    let reference =
+        serde_json::json!({"file": name, "multipartUploadId": started.multipart_upload_id});
+
+    // S3 lists what it holds, with the ETags the parts were answered with.
+    let page: PartsPage = multipart_ok(&stack, PARTS_PATH, "alice-token", reference.clone()).await;
+    let listed: Vec<(u32, String)> = page
+        .parts
+        .iter()
+        .map(|p| (p.part_number, p.etag.clone()))
+        .collect();
+    let sent: Vec<(u32, String)> = parts
+        .iter()
+        .map(|p| (p.part_number, p.etag.clone()))
+        .collect();
+    assert_eq!(listed, sent);
+    assert_eq!(page.parts[0].size, started.plan.part_size);
+    assert_eq!(page.next_cursor, None);
+
+    // Bob, with the same name and alice's id: his key, which S3 holds no such upload for.
+    for (path, request) in [
+        (
+            URLS_PATH,
+            serde_json::json!({"file": name, "multipartUploadId": started.multipart_upload_id,
+                               "size": size, "parts": [{"partNumber": 1}]}),
+        ),
+        (PARTS_PATH, reference.clone()),
+        (COMPLETE_PATH, completion(name, &started, &parts, &body)),
+    ] {
+        let (status, answer) = post_multipart(&stack, path, "bob-token", &request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "no_such_upload", "{path}");
+    }
+    let aborted: AbortResponse =
+        multipart_ok(&stack, ABORT_PATH, "bob-token", reference.clone()).await;
+    assert!(!aborted.aborted);
+
+    // A whole-file checksum the parts do not add up to is refused, and the upload stays open.
+    let mut wrong = completion(name, &started, &parts, &body);
+    wrong["crc64nvme"] = serde_json::json!(crc64nvme_base64(b"another file"));
+    let (status, answer) = post_multipart(&stack, COMPLETE_PATH, "alice-token", &wrong).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_part");
+
+    let request = completion(name, &started, &parts, &body);
+    let completed: CompleteResponse =
+        multipart_ok(&stack, COMPLETE_PATH, "alice-token", request.clone()).await;
+    // The same completion again, as a client whose first answer was lost sends it.
+    let again: CompleteResponse = multipart_ok(&stack, COMPLETE_PATH, "alice-token", request).await;
+    assert_eq!((&again.key, &again.etag), (&completed.key, &completed.etag));
+    assert_eq!(again.upload_id, started.upload_id);
+    let aborted: AbortResponse = multipart_ok(&stack, ABORT_PATH, "alice-token", reference).await;
+    assert!(!aborted.aborted);
+
+    // The object keeps the whole file's CRC-64/NVME, which a download can check.
+    let head = stack
+        .s3_client()
+        .head_object()
+        .bucket(stack.in_bucket())
+        .key(&started.key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.checksum_crc64_nvme(),
+        Some(crc64nvme_base64(&body).as_str())
+    );
+    assert_eq!(
+        s3::get(&stack, Bucket::Input, &started.key)
+            .await
+            .unwrap()
+            .body,
+        body
+    );
+    stack.stop().await;
+}
