@@ -40,6 +40,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one presign request may take in all.
 pub const API_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a multipart completion may take in all: S3 takes up to minutes to assemble a large
+/// object before it answers.
+pub const COMPLETE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
 /// How long an answer may go without a byte before the call fails with
 /// [`TransferError::Stalled`], unless [`ApiClient::with_stall_timeout`] says otherwise. The same as
 /// a transfer's default.
@@ -238,7 +242,7 @@ impl ApiClient {
         request: &StartRequest,
         cancel: &CancellationToken,
     ) -> Result<StartResponse, TransferError> {
-        self.post_json(START_PATH, request, MAX_PRESIGN_ANSWER_BYTES, cancel)
+        self.post_json(START_PATH, request, API_TIMEOUT, cancel)
             .await
     }
 
@@ -257,7 +261,13 @@ impl ApiClient {
         cancel: &CancellationToken,
     ) -> Result<UrlsResponse, TransferError> {
         let answer: UrlsResponse = self
-            .post_json(URLS_PATH, request, MAX_URLS_ANSWER_BYTES, cancel)
+            .post_json_capped(
+                URLS_PATH,
+                request,
+                MAX_URLS_ANSWER_BYTES,
+                API_TIMEOUT,
+                cancel,
+            )
             .await?;
         let matches = answer.parts.len() == request.parts.len()
             && answer
@@ -281,8 +291,14 @@ impl ApiClient {
         request: &PartsRequest,
         cancel: &CancellationToken,
     ) -> Result<PartsPage, TransferError> {
-        self.post_json(PARTS_PATH, request, MAX_PARTS_ANSWER_BYTES, cancel)
-            .await
+        self.post_json_capped(
+            PARTS_PATH,
+            request,
+            MAX_PARTS_ANSWER_BYTES,
+            API_TIMEOUT,
+            cancel,
+        )
+        .await
     }
 
     /// Every part S3 holds of `upload`, following the pages to the end.
@@ -332,7 +348,7 @@ impl ApiClient {
         request: &CompleteRequest,
         cancel: &CancellationToken,
     ) -> Result<CompleteResponse, TransferError> {
-        self.post_json(COMPLETE_PATH, request, MAX_PRESIGN_ANSWER_BYTES, cancel)
+        self.post_json(COMPLETE_PATH, request, COMPLETE_TIMEOUT, cancel)
             .await
     }
 
@@ -349,16 +365,30 @@ impl ApiClient {
         let request = AbortRequest {
             upload: upload.clone(),
         };
-        self.post_json(ABORT_PATH, &request, MAX_PRESIGN_ANSWER_BYTES, cancel)
+        self.post_json(ABORT_PATH, &request, API_TIMEOUT, cancel)
             .await
     }
 
-    /// `POST path` with `body` as JSON and the token; the JSON answer, as [`Self::get_json`].
+    /// `POST path` with `body` as JSON and the token, its answer capped as a presign answer.
     async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<T, TransferError> {
+        self.post_json_capped(path, body, MAX_PRESIGN_ANSWER_BYTES, timeout, cancel)
+            .await
+    }
+
+    /// `POST path` with `body` as JSON and the token; the JSON answer (at most `cap` bytes, within
+    /// `timeout`), as [`Self::get_json`].
+    async fn post_json_capped<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
         cap: usize,
+        timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<T, TransferError> {
         // The contract's types always serialize; a failure here is a bug, not the network's.
@@ -367,7 +397,8 @@ impl ApiClient {
             .http
             .post(format!("{}{path}", self.base_url))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+            .body(body)
+            .timeout(timeout);
         self.call(call, cap, cancel).await
     }
 
@@ -387,18 +418,19 @@ impl ApiClient {
             url.push('=');
             url.extend(utf8_percent_encode(value, QUERY_VALUE));
         }
-        self.call(self.http.get(url), cap, cancel).await
+        self.call(self.http.get(url).timeout(API_TIMEOUT), cap, cancel)
+            .await
     }
 
-    /// Sends `call` with the token and the API timeout; the JSON answer (at most `cap` bytes,
-    /// read under the stall rule), or the service's error as a [`TransferError`].
+    /// Sends `call` (its timeout set) with the token; the JSON answer (at most `cap` bytes, read
+    /// under the stall rule), or the service's error as a [`TransferError`].
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         call: reqwest::RequestBuilder,
         cap: usize,
         cancel: &CancellationToken,
     ) -> Result<T, TransferError> {
-        let mut call = call.timeout(API_TIMEOUT);
+        let mut call = call;
         if let Some(token) = &self.token {
             call = call.bearer_auth(token.expose());
         }

@@ -65,10 +65,15 @@ impl Setup {
     /// An engine of its own (its own connections), sending files from 16 MiB up in parts,
     /// `parts_in_flight` at once, with journals in the setup's folder when `resume`.
     fn engine(&self, parts_in_flight: usize, resume: bool) -> Engine {
+        self.engine_at(self.stack.api_url(), parts_in_flight, resume)
+    }
+
+    /// [`Self::engine`], asking the presign API at `api_url`.
+    fn engine_at(&self, api_url: &str, parts_in_flight: usize, resume: bool) -> Engine {
         Engine::new(
             ApiClient::new(
                 http_client().unwrap(),
-                self.stack.api_url(),
+                api_url,
                 Some(Token::new("alice-token")),
             ),
             EngineOptions {
@@ -584,4 +589,75 @@ async fn a_service_that_keeps_forgetting_uploads_ends_in_an_error_not_a_loop() {
         "{:?}",
         paths.lock().unwrap()
     );
+}
+
+/// The presign API behind a test server that passes every request on to the real one, except
+/// that it loses the answer to the first completion (S3 completed the upload all the same) and
+/// answers the second itself with `no_such_upload`, as the service does while S3 is still
+/// assembling the object of the first. The engine asks again, and the service recognises the
+/// completed upload by its id: nothing is sent twice and nothing starts over.
+#[tokio::test]
+async fn a_completion_whose_answer_was_lost_is_recognised_and_not_started_over() {
+    use http_body_util::BodyExt as _;
+
+    let setup = setup().await;
+    let upstream = setup.stack.api_url().to_owned();
+    let forwarder = http_client().unwrap();
+    let completions = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&completions);
+    let server = TestServer::start(move |request| {
+        let (http, upstream, counted) = (forwarder.clone(), upstream.clone(), Arc::clone(&counted));
+        async move {
+            let target = format!("{upstream}{}", request.uri());
+            let completion = request.uri().path() == ddn_api::multipart::COMPLETE_PATH;
+            let method = request.method().clone();
+            let token = request.headers().get("authorization").cloned();
+            let body = request.into_body().collect().await.unwrap().to_bytes();
+            let nth = if completion {
+                counted.fetch_add(1, Ordering::SeqCst) + 1
+            } else {
+                0
+            };
+            if nth == 2 {
+                return response(
+                    StatusCode::NOT_FOUND,
+                    r#"{"error":{"code":"no_such_upload","message":"No such upload."}}"#,
+                );
+            }
+            let mut call = http.request(method, target).body(body);
+            if let Some(token) = token {
+                call = call.header("authorization", token);
+            }
+            let answer = call.send().await.unwrap();
+            let status = answer.status();
+            let bytes = answer.bytes().await.unwrap();
+            if nth == 1 {
+                return response(StatusCode::BAD_GATEWAY, "");
+            }
+            response(status, bytes)
+        }
+    })
+    .await
+    .unwrap();
+
+    let size = 3 * PART;
+    let path = setup.file("lost.bin", size, 14);
+    let recorder = Recorder::default();
+    let uploaded = setup
+        .engine_at(&server.url(), 2, true)
+        .upload(
+            &path,
+            "lost.bin",
+            &CancellationToken::new(),
+            &recorder.sink(),
+        )
+        .await
+        .unwrap();
+    setup.assert_stored(&uploaded, &path).await;
+    assert_eq!(completions.load(Ordering::SeqCst), 3);
+    assert!(started_over(&recorder).is_empty());
+    assert_eq!(recorder.retry_kinds(), [ErrorKind::Service]);
+    assert_sent(setup.proxy.bytes_upstream(), size);
+    assert!(setup.journals().is_empty());
+    assert!(setup.open_uploads().await.is_empty());
 }

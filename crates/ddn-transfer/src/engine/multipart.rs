@@ -61,6 +61,14 @@ pub const PART_READ_BYTES: usize = 256 * 1024;
 /// changed file) may take before it is left to the bucket's rule for abandoned uploads.
 const ABORT_ON_THE_WAY_OUT: Duration = Duration::from_secs(10);
 
+/// How often a completion answered `no_such_upload`, after an earlier attempt went unanswered,
+/// is asked again before the upload counts as gone: S3 takes up to minutes to assemble a large
+/// object, and the service recognises the completed object only once it is there.
+const COMPLETION_LOOKS: u32 = 24;
+
+/// The wait between two such looks.
+const COMPLETION_LOOK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// What a multipart upload's journal starts with: the upload on S3, and the file it sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -905,10 +913,27 @@ impl Engine {
             crc64nvme,
         };
         let mut attempts = self.attempts(cancel, events);
+        // Whether an earlier attempt may have reached S3 without its answer reaching here (a
+        // timeout, a cut connection, a gateway's 5xx): S3 may then be assembling the object, and
+        // until it is done it holds neither the upload nor the object with the upload's id, so
+        // `no_such_upload` is not yet the last word.
+        let mut unanswered = false;
+        let mut lingered = 0;
         loop {
-            let completed = self.api.complete_multipart(&request, cancel);
-            if let Some(answer) = attempts.attempt(completed).await? {
-                return Ok(answer);
+            match self.api.complete_multipart(&request, cancel).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) if is_gone(&error) && unanswered && lingered < COMPLETION_LOOKS => {
+                    lingered += 1;
+                    tracing::info!(
+                        lingered,
+                        "an earlier completion may still be under way; asking again"
+                    );
+                    super::sleep_or_cancel(COMPLETION_LOOK_INTERVAL, cancel).await?;
+                }
+                Err(error) => {
+                    unanswered |= error.is_retryable();
+                    attempts.retry_after(error).await?;
+                }
             }
         }
     }
