@@ -73,7 +73,7 @@ pub enum TransferError {
         source: std::io::Error,
     },
     /// The file is larger than one upload can take.
-    #[error("The file is too large: a single upload takes at most 5 GiB.")]
+    #[error("The file is too large to upload: S3 stores objects of at most 48.8 TiB.")]
     TooLarge,
     /// The transfer was cancelled.
     #[error("Cancelled.")]
