@@ -9,6 +9,8 @@ const COMMANDS: &[&str] = &[
     "test_connection",
     "start_uploads",
     "restore_transfers",
+    "pause_transfer",
+    "resume_transfer",
     "cancel_transfer",
     "retry_transfer",
     "remove_transfer",

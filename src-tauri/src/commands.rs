@@ -117,9 +117,22 @@ pub fn restore_transfers(
     jobs.attach(sink)
 }
 
-/// Stops a transfer.
+/// Pauses a transfer, keeping what it sent or received for [`resume_transfer`].
 #[tauri::command]
-pub fn cancel_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+pub fn pause_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+    jobs.pause(&id)
+}
+
+/// Goes on with a paused transfer from where it stopped. (Async: it starts a job.)
+#[tauri::command]
+pub async fn resume_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+    jobs.resume(&id)
+}
+
+/// Stops a transfer for good, giving up what the engine kept of it. (Async: the giving up is a
+/// job of its own.)
+#[tauri::command]
+pub async fn cancel_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
     jobs.cancel(&id)
 }
 
@@ -130,9 +143,10 @@ pub async fn retry_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), Com
     jobs.retry(&id)
 }
 
-/// Takes a finished transfer off the list.
+/// Takes a finished or paused transfer off the list, giving up what the engine kept of it.
+/// (Async, as [`cancel_transfer`].)
 #[tauri::command]
-pub fn remove_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
+pub async fn remove_transfer(jobs: State<'_, Jobs>, id: String) -> Result<(), CommandError> {
     jobs.remove(&id)
 }
 

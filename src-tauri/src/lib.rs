@@ -62,13 +62,24 @@ impl Launch {
 pub struct AppPaths {
     /// `settings.json`.
     pub config_dir: PathBuf,
-    /// `transfers.json`, the list.
+    /// `transfers.json`, the list, and beside it `resume/`, the engine's journals of unfinished
+    /// transfers.
     pub data_dir: PathBuf,
     /// Where results go unless the user chose a folder.
     pub default_results_dir: PathBuf,
 }
 
-/// Creates the shared state (settings, backend, job loop) and resumes unfinished transfers.
+impl AppPaths {
+    /// Where the engine keeps its journals of unfinished transfers: next to the list, whose rows
+    /// they belong to.
+    pub fn resume_dir(&self) -> PathBuf {
+        self.data_dir.join("resume")
+    }
+}
+
+/// Creates the shared state (settings, backend, job loop) and resumes unfinished transfers. The
+/// engine keeps its journals of unfinished transfers in [`AppPaths::resume_dir`] unless `options`
+/// name a folder, so an upload or download paused, cut or killed goes on where it stopped.
 ///
 /// # Errors
 /// When no HTTP client can be made.
@@ -87,6 +98,10 @@ pub fn manage_state<R: Runtime, M: tauri::Manager<R>>(
         overrides,
         tokens,
     );
+    let options = EngineOptions {
+        resume_dir: options.resume_dir.or_else(|| Some(paths.resume_dir())),
+        ..options
+    };
     let backend = AppBackend::new(store, notify, options)?;
     let jobs = Jobs::open(
         paths.data_dir.join("transfers.json"),
@@ -97,7 +112,7 @@ pub fn manage_state<R: Runtime, M: tauri::Manager<R>>(
     manager.manage(jobs.clone());
     manager.manage(Launch::since(launched));
     manager.manage(updates::Updates::default());
-    tauri::async_runtime::spawn(async move { jobs.resume() });
+    tauri::async_runtime::spawn(async move { jobs.start_unfinished() });
     Ok(())
 }
 
@@ -109,6 +124,8 @@ pub fn with_commands<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R
         commands::test_connection,
         commands::start_uploads,
         commands::restore_transfers,
+        commands::pause_transfer,
+        commands::resume_transfer,
         commands::cancel_transfer,
         commands::retry_transfer,
         commands::remove_transfer,

@@ -505,6 +505,60 @@ fn a_restarted_app_waits_for_the_result_of_the_upload_it_made() {
 }
 
 #[test]
+fn a_paused_row_stays_paused_after_a_restart_and_resume_sends_it() {
+    let (runtime, stack) = stack(Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let results = dir.path().join("results");
+    let file = dir.path().join("paused.bin");
+    std::fs::write(&file, vec![b'P'; 30_000]).expect("write");
+    // The list an app saved with the row paused before its upload was done.
+    let paused = Record {
+        id: "t1".into(),
+        name: "paused.bin".into(),
+        source: Some(file.clone()),
+        size: 30_000,
+        status: Status::Paused,
+        uploaded: false,
+        result_of: ddn_transfer::ResultOf::default(),
+        result_path: None,
+        error: None,
+    };
+    std::fs::create_dir_all(dir.path().join("data")).expect("data folder");
+    std::fs::write(
+        dir.path().join("data/transfers.json"),
+        serde_json::to_vec(&[paused]).expect("json"),
+    )
+    .expect("the list");
+    let harness = Harness::reopen(dir, configured(&stack, Some(results.clone())));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(harness.record("t1").status, Status::Paused, "not started");
+    let stored = runtime.block_on(s3::keys(&stack, Bucket::Input));
+    assert!(stored.is_empty(), "nothing was sent: {stored:?}");
+
+    let error = harness
+        .invoke("resume_transfer", json!({ "id": "no-such-row" }))
+        .expect_err("unknown row");
+    assert_eq!(kind(&error), "not_found");
+    harness
+        .invoke("resume_transfer", json!({ "id": "t1" }))
+        .expect("resumed");
+    harness.wait_status("t1", Status::Ready);
+    assert_eq!(
+        std::fs::read(results.join("paused.bin")).expect("the result"),
+        vec![b'P'; 30_000]
+    );
+    // A row that does not move has nothing to pause.
+    harness
+        .invoke("pause_transfer", json!({ "id": "t1" }))
+        .expect("a ready row is left as it is");
+    assert_eq!(harness.record("t1").status, Status::Ready);
+    let error = harness
+        .invoke("pause_transfer", json!({ "id": "no-such-row" }))
+        .expect_err("unknown row");
+    assert_eq!(kind(&error), "not_found");
+}
+
+#[test]
 fn a_file_the_processor_fails_says_why_and_retry_uploads_it_again() {
     let (runtime, stack) = stack_with(LocalStackOptions {
         processing_delay: Duration::from_millis(300),

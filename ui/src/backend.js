@@ -49,7 +49,17 @@ export function restoreTransfers(onEvents) {
 
 // The row actions' commands (`actions.js` says which row offers which); each takes the row's id.
 
-/** Stops a transfer. @param {string} id */
+/** Pauses a transfer; the app keeps what it sent or received. @param {string} id */
+export function pauseTransfer(id) {
+  return invoke("pause_transfer", { id });
+}
+
+/** Goes on with a paused transfer from where it stopped. @param {string} id */
+export function resumeTransfer(id) {
+  return invoke("resume_transfer", { id });
+}
+
+/** Stops a transfer for good (a paused one too). @param {string} id */
 export function cancelTransfer(id) {
   return invoke("cancel_transfer", { id });
 }
@@ -69,7 +79,7 @@ export function showResult(id) {
   return invoke("show_result", { id });
 }
 
-/** Takes a finished transfer off the list. @param {string} id */
+/** Takes a finished or paused transfer off the list. @param {string} id */
 export function removeTransfer(id) {
   return invoke("remove_transfer", { id });
 }

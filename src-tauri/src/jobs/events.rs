@@ -107,6 +107,58 @@ pub enum UiEvent {
         /// Row id.
         id: String,
     },
+    /// The user paused the row; what the engine sent or received is kept.
+    Paused {
+        /// Row id.
+        id: String,
+    },
+    /// The user resumed a paused row: it waits for its turn (or, uploaded, for its result) again.
+    Unpaused {
+        /// Row id.
+        id: String,
+    },
+    /// The transfer goes on from an earlier attempt (after a pause, a restart or a crash):
+    /// `already_sent` of `total` bytes need not move again. Progress starts from there.
+    Resumed {
+        /// Row id.
+        id: String,
+        /// Bytes kept from before (parts S3 holds, ranges on disk).
+        already_sent: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// What was kept from an earlier attempt could not be used, and the transfer starts again
+    /// from its first byte.
+    StartedOver {
+        /// Row id.
+        id: String,
+        /// Why, for the page's wording.
+        reason: StartOverReason,
+    },
+}
+
+/// Why a transfer started over instead of going on, as the page words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StartOverReason {
+    /// The file changed since the earlier attempt (its size or modification time).
+    FileChanged,
+    /// S3 no longer holds what the earlier attempt left (the bucket's rule for abandoned
+    /// uploads removed it).
+    Expired,
+    /// The engine's record of the earlier attempt was damaged, so nothing of it was trusted.
+    RecordDamaged,
+}
+
+impl From<ddn_transfer::StartOverReason> for StartOverReason {
+    fn from(reason: ddn_transfer::StartOverReason) -> Self {
+        // Exhaustive, so a new reason of the engine does not compile until the page can word it.
+        match reason {
+            ddn_transfer::StartOverReason::FileChanged => Self::FileChanged,
+            ddn_transfer::StartOverReason::Expired => Self::Expired,
+            ddn_transfer::StartOverReason::RecordDamaged => Self::RecordDamaged,
+        }
+    }
 }
 
 impl UiEvent {

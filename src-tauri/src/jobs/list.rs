@@ -1,6 +1,7 @@
-//! What the page asks of the list: add files or a result to fetch, cancel, retry, remove, and
-//! where a row's result is. Each change is told to the page and saved; a new or retried row's
-//! job is started (see `runner`).
+//! What the page asks of the list: add files or a result to fetch, pause, resume, cancel, retry,
+//! remove, and where a row's result is. Each change is told to the page and saved; a new, resumed
+//! or retried row's job is started (see `runner`). A pause stops the row's run and keeps what the
+//! engine kept of its transfer; a cancel or a removal gives that up (see `runner`'s `give_up`).
 
 use std::path::PathBuf;
 
@@ -99,22 +100,75 @@ impl Jobs {
         id
     }
 
-    /// Stops a row that is still moving.
+    /// Pauses a row that waits for its turn or moves bytes: its run stops, and what the engine
+    /// kept of its transfer stays for [`Self::resume`] (also after a restart). Any other row is
+    /// left as it is.
+    ///
+    /// # Errors
+    /// `not_found` for an unknown row.
+    pub fn pause(&self, id: &str) -> Result<(), CommandError> {
+        let mut state = self.lock();
+        let record = state.record_mut(id).ok_or_else(CommandError::not_found)?;
+        if !record.status.can_pause() {
+            return Ok(());
+        }
+        record.status = Status::Paused;
+        if let Some((_, cancel)) = state.runs.remove(id) {
+            cancel.cancel();
+        }
+        state.emit(&UiEvent::Paused { id: id.to_owned() });
+        self.save();
+        self.end_of_work(&mut state);
+        Ok(())
+    }
+
+    /// Starts a paused row again from where it stands (see [`Record::resume`]): its run begins
+    /// once the paused one has stopped, and the engine goes on with what it kept. Any other row
+    /// is left as it is.
+    ///
+    /// # Errors
+    /// `not_found` for an unknown row.
+    pub fn resume(&self, id: &str) -> Result<(), CommandError> {
+        {
+            let mut state = self.lock();
+            let record = state.record_mut(id).ok_or_else(CommandError::not_found)?;
+            if record.status != Status::Paused {
+                return Ok(());
+            }
+            record.resume();
+            let uploaded = record.uploaded;
+            state.emit(&UiEvent::Unpaused { id: id.to_owned() });
+            if uploaded {
+                state.emit(&UiEvent::Processing { id: id.to_owned() });
+            }
+            self.save();
+        }
+        self.spawn(id.to_owned());
+        Ok(())
+    }
+
+    /// Stops a row that is still moving or is paused, for good: what the engine kept of its
+    /// transfer is given up once its run has stopped (so nothing stays open on S3). Call from
+    /// inside the async runtime.
     ///
     /// # Errors
     /// `not_found` for an unknown row.
     pub fn cancel(&self, id: &str) -> Result<(), CommandError> {
         let mut state = self.lock();
         let record = state.record_mut(id).ok_or_else(CommandError::not_found)?;
-        if !record.status.is_active() {
+        if !record.status.is_unfinished() {
             return Ok(());
         }
         record.status = Status::Cancelled;
+        let leftover = record.leftover();
         if let Some((_, cancel)) = state.runs.remove(id) {
             cancel.cancel();
         }
         state.emit(&UiEvent::Cancelled { id: id.to_owned() });
         self.save();
+        // Counted as busy before the end of this work is looked at, so the batch's notice waits
+        // for it.
+        self.give_up(&mut state, id, leftover);
         self.end_of_work(&mut state);
         Ok(())
     }
@@ -148,7 +202,9 @@ impl Jobs {
         Ok(())
     }
 
-    /// Takes a finished row off the list (its result stays where it is).
+    /// Takes a finished or paused row off the list (its result stays where it is), giving up
+    /// what the engine kept of its transfer (see [`Self::cancel`]). Call from inside the async
+    /// runtime.
     ///
     /// # Errors
     /// `not_found` for an unknown row; `busy` while it is still moving.
@@ -165,7 +221,9 @@ impl Jobs {
                 "Cancel the transfer before removing it.",
             ));
         }
-        state.records.remove(index);
+        let removed = state.records.remove(index);
+        self.give_up(&mut state, id, removed.leftover());
+        state.forget_turn(id);
         state.emit(&UiEvent::Removed { id: id.to_owned() });
         self.save();
         Ok(())
@@ -284,5 +342,58 @@ mod tests {
             "the page is not told the failed row is processing"
         );
         until_idle(&jobs).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pause_keeps_what_the_engine_sent_and_a_cancel_gives_it_up() {
+        use ddn_testkit::fault_proxy::{Direction, Fault};
+
+        use crate::jobs::testing::{Stack, journals};
+
+        let stack = Stack::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let resume = dir.path().join("resume");
+        let backend = stack.resumable_backend(dir.path().join("results"), resume.clone());
+        // S3 takes in nothing of the parts, so the upload stays in the middle.
+        stack.proxy.plan((0..8).map(|_| Fault::StallAfter {
+            direction: Direction::Upstream,
+            bytes: 0,
+            pause: std::time::Duration::from_secs(60),
+        }));
+        let jobs = open(dir.path().join("transfers.json"), backend);
+        let path = dir.path().join("volume.raw");
+        let size = ddn_api::multipart::MIN_MULTIPART_SIZE + 1;
+        ddn_testkit::samples::write_sample_file(&path, size, 3).expect("a file");
+        // In parts: the test backend's threshold is the service's smallest multipart size.
+        let ids = jobs.add_files(
+            vec![FileToSend {
+                path,
+                name: "volume.raw".into(),
+                size,
+            }],
+            Vec::new(),
+        );
+        let started = std::time::Instant::now();
+        while journals(&resume).is_empty() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the multipart upload never started: {:?}",
+                jobs.records()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+
+        jobs.pause(&ids[0]).expect("paused");
+        until_idle(&jobs).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(jobs.records()[0].status, Status::Paused);
+        assert_eq!(journals(&resume).len(), 1, "a pause keeps the journal");
+
+        jobs.cancel(&ids[0]).expect("cancelled");
+        assert!(jobs.is_busy(), "busy until what was kept is given up");
+        until_idle(&jobs).await;
+        assert_eq!(jobs.records()[0].status, Status::Cancelled);
+        // The engine removes the journal only once S3 has aborted the multipart upload.
+        assert_eq!(journals(&resume), Vec::<PathBuf>::new(), "given up");
     }
 }

@@ -10,7 +10,7 @@
 //!
 //! - [`record`]: the rows as saved ([`Status`], [`Record`]) and how a job ends ([`Ending`]).
 //! - [`events`] and [`batching`]: what the page is told ([`UiEvent`]), and in what batches.
-//! - `list`: what the page asks of the list (add, cancel, retry, remove).
+//! - `list`: what the page asks of the list (add, pause, resume, cancel, retry, remove).
 //! - `runner`: one task per row, from where it stands to its end.
 //! - `batch`: one [`Notice`] when a batch of rows has ended.
 //! - `persistence`: the list loaded at start and saved by a thread of its own.
@@ -38,8 +38,8 @@ mod row_events;
 mod testing;
 
 pub use batch::Notice;
-pub use events::{Sink, UiEvent};
-pub use record::{Ending, Record, Status};
+pub use events::{Sink, StartOverReason, UiEvent};
+pub use record::{Ending, Leftover, Record, Status};
 
 use crate::clock::Clock;
 use crate::error::CommandError;
@@ -83,8 +83,8 @@ struct Inner {
 impl Jobs {
     /// Opens the list saved in `file` (an empty list when there is none; a damaged one is set
     /// aside). Rows that were moving when the app stopped are put back: uploads to Waiting,
-    /// downloads to Processing. New rows' ids take their time from `clock`. Call
-    /// [`Self::resume`] from inside the async runtime to start them.
+    /// downloads to Processing; paused rows stay paused. New rows' ids take their time from
+    /// `clock`. Call [`Self::start_unfinished`] from inside the async runtime to start them.
     pub fn open(file: PathBuf, backend: Arc<dyn Backend>, clock: Arc<dyn Clock>) -> Self {
         let file = JsonFile::new(file, "the transfer list");
         let records = file.load();
@@ -119,8 +119,8 @@ impl Jobs {
         }
     }
 
-    /// Starts the unfinished rows of a restored list.
-    pub fn resume(&self) {
+    /// Starts the rows of a restored list that were on their way; paused rows wait for the user.
+    pub fn start_unfinished(&self) {
         let ids: Vec<String> = {
             let state = self.lock();
             state
@@ -217,6 +217,8 @@ mod tests {
             record("d", Status::Ready, true),
             record("e", Status::Failed, false),
             record("f", Status::Waiting, false),
+            record("g", Status::Paused, false),
+            record("h", Status::Paused, true),
         ];
         std::fs::write(&file, serde_json::to_vec(&saved).expect("json")).expect("write");
         let jobs = open(file, unconfigured());
@@ -234,8 +236,35 @@ mod tests {
                 ("d".to_owned(), Status::Ready),
                 ("e".to_owned(), Status::Failed),
                 ("f".to_owned(), Status::Waiting),
+                ("g".to_owned(), Status::Paused),
+                ("h".to_owned(), Status::Paused),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_paused_row_stays_paused_after_a_restart_until_the_user_resumes_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("transfers.json");
+        let saved = vec![record("a", Status::Paused, false)];
+        std::fs::write(&file, serde_json::to_vec(&saved).expect("json")).expect("write");
+        let backend = super::testing::Unconfigured::new();
+        let jobs = open(file, Arc::clone(&backend) as Arc<dyn Backend>);
+        jobs.start_unfinished();
+        assert!(!jobs.is_busy(), "a paused row keeps nothing busy");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(jobs.records()[0].status, Status::Paused, "not started");
+        assert!(backend.engines_asked() == 0, "no run asked for an engine");
+
+        // Resume starts its run: with nothing configured, that run fails at once.
+        jobs.resume("a").expect("resumed");
+        super::testing::until_idle(&jobs).await;
+        let row = &jobs.records()[0];
+        assert_eq!(
+            (row.status, row.error.as_ref().map(|error| error.kind)),
+            (Status::Failed, Some(crate::error::ErrorKind::NotConfigured))
+        );
+        assert_eq!(backend.engines_asked(), 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The list's rows as they are saved in `transfers.json`: each row's [`Status`] and what it
-//! remembers to pick up after a restart ([`Record`]), and how a row's job can end ([`Ending`]).
+//! remembers to pick up after a restart ([`Record`]), how a row's job can end ([`Ending`]), and
+//! what the engine may still hold of a row that stops for good ([`Leftover`]).
 
 use std::path::PathBuf;
 
@@ -26,10 +27,15 @@ pub enum Status {
     Failed,
     /// Stopped by the user; can be retried.
     Cancelled,
+    /// Stopped by the user for now: what the engine has sent or received is kept (a multipart
+    /// upload's finished parts, a download's finished ranges) and Resume goes on from there. Stays
+    /// paused across a restart; the job loop never starts it by itself.
+    Paused,
 }
 
 impl Status {
-    /// Whether work is still going on.
+    /// Whether work is still going on. A paused row is not: nothing moves until the user resumes
+    /// it, so it keeps neither the batch's notice nor an update waiting.
     pub fn is_active(self) -> bool {
         matches!(
             self,
@@ -37,15 +43,28 @@ impl Status {
         )
     }
 
-    /// Where a row saved in this status starts again after a restart: an upload from the start
-    /// (Waiting), an uploaded file back to waiting for its result (Processing); a finished row
-    /// stays as it was.
+    /// Whether the row has not ended: it moves, or is paused and will go on. Such a row holds
+    /// its name (a second row of that name would share its result) and can be cancelled.
+    pub fn is_unfinished(self) -> bool {
+        self.is_active() || self == Self::Paused
+    }
+
+    /// Whether the user can pause a row in this status: one that waits for its turn or moves
+    /// bytes. A row whose file the service is processing has nothing of its own to pause.
+    pub fn can_pause(self) -> bool {
+        matches!(self, Self::Waiting | Self::Uploading | Self::Downloading)
+    }
+
+    /// Where a row saved in this status starts again after a restart: an upload back in the queue
+    /// (Waiting; the engine goes on from what it kept of it), an uploaded file back to waiting for
+    /// its result (Processing); a paused row stays paused and a finished row as it was.
     pub fn after_restart(self, uploaded: bool) -> Self {
         match self {
             Self::Waiting | Self::Uploading if !uploaded => Self::Waiting,
             Self::Waiting | Self::Uploading | Self::Processing | Self::Downloading => {
                 Self::Processing
             }
+            Self::Paused => Self::Paused,
             done => done,
         }
     }
@@ -95,11 +114,40 @@ impl Record {
             self.result_of = ResultOf::default();
         }
         self.error = None;
-        self.status = if self.uploaded {
+        self.status = self.queued_status();
+    }
+
+    /// Puts a paused row back in the queue where it stopped: a file not yet uploaded waits for
+    /// its turn to upload (the engine goes on with what it kept), an uploaded one for its
+    /// result and then its download.
+    pub fn resume(&mut self) {
+        self.status = self.queued_status();
+    }
+
+    /// The status a row that starts its job again has.
+    fn queued_status(&self) -> Status {
+        if self.uploaded {
             Status::Processing
         } else {
             Status::Waiting
-        };
+        }
+    }
+
+    /// What the engine may still hold of this row's transfers once it stops for good (cancelled
+    /// or removed): the journal and open multipart upload of an upload that had not finished, or
+    /// the journal and part file of a result's download. A ready row holds nothing.
+    pub fn leftover(&self) -> Leftover {
+        match (&self.source, self.uploaded, self.status) {
+            (_, _, Status::Ready) => Leftover::Nothing,
+            (Some(source), false, _) => Leftover::Upload {
+                source: source.clone(),
+                name: self.name.clone(),
+            },
+            (_, true, _) => Leftover::Download {
+                name: self.name.clone(),
+            },
+            (None, false, _) => Leftover::Nothing,
+        }
     }
 
     /// Records how the row's job ended.
@@ -116,6 +164,27 @@ impl Record {
             Ending::Cancelled => self.status = Status::Cancelled,
         }
     }
+}
+
+/// What the engine may still keep of a row's transfer so that it can go on later, which a row
+/// stopped for good gives up (see [`Record::leftover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leftover {
+    /// Nothing to give up.
+    Nothing,
+    /// An upload of `source` under `name` that had not finished: its journal, and the multipart
+    /// upload it keeps open on S3.
+    Upload {
+        /// The file being sent.
+        source: PathBuf,
+        /// The name it is sent under.
+        name: String,
+    },
+    /// The download of the result `name`: its journal and part file.
+    Download {
+        /// The result's name.
+        name: String,
+    },
 }
 
 /// How a row's job ended.
@@ -254,8 +323,12 @@ mod tests {
 
     #[test]
     fn a_row_resumes_from_where_it_can() {
-        use Status::{Cancelled, Downloading, Failed, Processing, Ready, Uploading, Waiting};
+        use Status::{
+            Cancelled, Downloading, Failed, Paused, Processing, Ready, Uploading, Waiting,
+        };
         for (saved, uploaded, resumed) in [
+            (Paused, false, Paused),
+            (Paused, true, Paused),
             (Waiting, false, Waiting),
             (Uploading, false, Waiting),
             (Uploading, true, Processing),
@@ -267,6 +340,64 @@ mod tests {
         ] {
             assert_eq!(saved.after_restart(uploaded), resumed, "{saved:?}");
         }
+    }
+
+    #[test]
+    fn a_paused_row_goes_on_from_where_it_stopped_and_holds_its_name() {
+        let mut upload = record("a", Status::Paused, false);
+        assert!(!Status::Paused.is_active(), "nothing moves: not busy");
+        assert!(Status::Paused.is_unfinished(), "its name stays taken");
+        upload.resume();
+        assert_eq!(upload.status, Status::Waiting);
+        let mut download = record("b", Status::Paused, true);
+        download.resume();
+        assert_eq!(download.status, Status::Processing);
+        let pausable: Vec<Status> = [
+            Status::Waiting,
+            Status::Uploading,
+            Status::Processing,
+            Status::Downloading,
+            Status::Ready,
+            Status::Failed,
+            Status::Cancelled,
+            Status::Paused,
+        ]
+        .into_iter()
+        .filter(|status| status.can_pause())
+        .collect();
+        assert_eq!(
+            pausable,
+            [Status::Waiting, Status::Uploading, Status::Downloading]
+        );
+    }
+
+    #[test]
+    fn a_row_stopped_for_good_gives_up_what_the_engine_kept_of_its_transfer() {
+        let upload = record("a", Status::Uploading, false);
+        assert_eq!(
+            upload.leftover(),
+            Leftover::Upload {
+                source: PathBuf::from("/data/a.txt"),
+                name: "a.txt".into()
+            }
+        );
+        for status in [Status::Downloading, Status::Processing, Status::Paused] {
+            assert_eq!(
+                record("b", status, true).leftover(),
+                Leftover::Download {
+                    name: "b.txt".into()
+                },
+                "{status:?}"
+            );
+        }
+        assert_eq!(
+            record("c", Status::Ready, true).leftover(),
+            Leftover::Nothing
+        );
+        // A result fetched from the results view has no upload of its own.
+        let mut fetched = record("d", Status::Failed, false);
+        fetched.source = None;
+        assert_eq!(fetched.leftover(), Leftover::Nothing);
     }
 
     #[test]

@@ -7,31 +7,75 @@ use std::path::PathBuf;
 
 use ddn_transfer::{CancellationToken, TransferError, TransferEvent};
 
-use super::{Ending, Jobs, Status, UiEvent};
+use super::state::State;
+use super::{Ending, Jobs, Leftover, Status, UiEvent};
 use crate::error::CommandError;
 
 impl Jobs {
-    /// Starts the job of row `id`, cancelling one still running for it.
+    /// Starts the job of row `id`, cancelling one still running for it. The job begins once the
+    /// row's earlier run (or the giving up of what it left) has ended, so two never share the
+    /// engine's journal of the row's transfer.
     pub(super) fn spawn(&self, id: String) {
         let cancel = CancellationToken::new();
-        let run = {
+        let (run, turn) = {
             let mut state = self.lock();
             state.last_run += 1;
             let run = state.last_run;
             if let Some((_, previous)) = state.runs.insert(id.clone(), (run, cancel.clone())) {
                 previous.cancel();
             }
-            run
+            (run, state.turn(&id))
         };
         let jobs = self.clone();
         tokio::spawn(async move {
+            let _turn = turn.lock_owned().await;
             let outcome = jobs.run(&id, &cancel).await;
             jobs.finish(&id, run, outcome).await;
         });
     }
 
+    /// Gives up what the engine kept of row `id`'s transfer so that it could go on later (see
+    /// [`Leftover`]): aborts the multipart upload an unfinished upload left open on S3 and
+    /// removes its journal, or removes a download's journal and part file. Runs in the row's
+    /// turn, so after its run has stopped writing to them and before a retry starts anew; the
+    /// list counts as busy meanwhile, so the app neither restarts nor sends the batch's notice
+    /// before it is done.
+    pub(super) fn give_up(&self, state: &mut State, id: &str, leftover: Leftover) {
+        if leftover == Leftover::Nothing {
+            return;
+        }
+        state.giving_up += 1;
+        let turn = state.turn(id);
+        let jobs = self.clone();
+        tokio::spawn(async move {
+            let turn = turn.lock_owned().await;
+            // Without settings there is no engine, and nothing of ours on S3 it could reach.
+            if let Ok(engine) = jobs.inner.backend.engine() {
+                let given_up = match &leftover {
+                    Leftover::Upload { source, name } => {
+                        engine.discard_upload(source, name).await.map(drop)
+                    }
+                    // A download that does not finish removes its part file itself, and keeps
+                    // no journal yet: nothing to give up.
+                    Leftover::Download { .. } | Leftover::Nothing => Ok(()),
+                };
+                if let Err(error) = given_up {
+                    tracing::warn!(%error, "what a stopped transfer kept could not be given up");
+                }
+            }
+            drop(turn);
+            let mut state = jobs.lock();
+            state.giving_up -= 1;
+            jobs.end_of_work(&mut state);
+        });
+    }
+
     /// One row's journey from where it stands to its result.
     async fn run(&self, id: &str, cancel: &CancellationToken) -> Result<PathBuf, CommandError> {
+        // Paused or cancelled while it waited for the row's turn.
+        if cancel.is_cancelled() {
+            return Err(TransferError::Cancelled.into());
+        }
         let record = self
             .lock()
             .record(id)
@@ -116,7 +160,8 @@ impl Jobs {
         }
     }
 
-    /// Passes the engine's progress and retries to the page (not saved: they change too often).
+    /// Passes the engine's progress, retries, resumptions and fresh starts to the page (not saved:
+    /// they change too often, and a restarted transfer reports them again).
     fn forward(&self, id: &str, event: TransferEvent) {
         let event = match event {
             TransferEvent::Progress(progress) => UiEvent::Progress {
@@ -136,6 +181,18 @@ impl Jobs {
                 kind: kind.into(),
                 reason,
                 delay_seconds: delay.as_secs_f64(),
+            },
+            TransferEvent::Resumed {
+                already_sent,
+                total,
+            } => UiEvent::Resumed {
+                id: id.to_owned(),
+                already_sent,
+                total,
+            },
+            TransferEvent::StartedOver { reason } => UiEvent::StartedOver {
+                id: id.to_owned(),
+                reason: reason.into(),
             },
             TransferEvent::WaitingForResult { .. } => return,
         };
@@ -256,5 +313,61 @@ mod tests {
                 "delaySeconds": 2.5,
             })]
         );
+    }
+
+    #[test]
+    fn a_resumed_or_restarted_transfer_is_told_to_the_page_as_it_reads_it() {
+        let jobs = Jobs::with_writer(
+            vec![record("a", Status::Uploading, false)],
+            unconfigured(),
+            Arc::new(crate::clock::SystemClock),
+            Box::new(|_| Ok(())),
+        );
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&sent);
+        jobs.attach(Arc::new(move |event: &UiEvent| {
+            let json = serde_json::to_value(event).expect("serializes");
+            super::super::lock_ignoring_poison(&seen).push(json);
+        }));
+        jobs.forward(
+            "a",
+            TransferEvent::Resumed {
+                already_sent: 3_100_000_000,
+                total: 7_900_000_000,
+            },
+        );
+        for reason in [
+            ddn_transfer::StartOverReason::FileChanged,
+            ddn_transfer::StartOverReason::Expired,
+            ddn_transfer::StartOverReason::RecordDamaged,
+        ] {
+            jobs.forward("a", TransferEvent::StartedOver { reason });
+        }
+        jobs.pause("a").expect("paused");
+        // Nothing the engine says after the pause reaches the page.
+        jobs.forward(
+            "a",
+            TransferEvent::Resumed {
+                already_sent: 1,
+                total: 2,
+            },
+        );
+        let started_over = |reason: &str| serde_json::json!({ "type": "startedOver", "id": "a", "reason": reason });
+        assert_eq!(
+            *super::super::lock_ignoring_poison(&sent),
+            [
+                serde_json::json!({
+                    "type": "resumed",
+                    "id": "a",
+                    "alreadySent": 3_100_000_000_u64,
+                    "total": 7_900_000_000_u64,
+                }),
+                started_over("fileChanged"),
+                started_over("expired"),
+                started_over("recordDamaged"),
+                serde_json::json!({ "type": "paused", "id": "a" }),
+            ]
+        );
+        assert_eq!(jobs.records()[0].status, Status::Paused);
     }
 }

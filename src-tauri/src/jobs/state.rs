@@ -1,7 +1,8 @@
-//! The list as the jobs share it, behind one lock: the rows, the job running for each, the page's
-//! sink, and the rows that ended since the last notice.
+//! The list as the jobs share it, behind one lock: the rows, the job running for each, each row's
+//! turn, the page's sink, and the rows that ended since the last notice.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use ddn_transfer::CancellationToken;
@@ -18,11 +19,20 @@ pub(super) struct State {
     /// The running job of each row: its run number and its cancellation.
     pub(super) runs: HashMap<String, (u64, CancellationToken)>,
     pub(super) last_run: u64,
+    /// Each row's turn: held by its run from start to end and by a task giving up what the
+    /// engine kept of it, so that they take their turns in the order they began. A paused,
+    /// resumed row's new run waits until the old one has let go of the engine's journal; a
+    /// cancelled row's discard waits until its run has stopped writing to it, and a retry until
+    /// the discard is done.
+    turns: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
     pub(super) sink: Option<Sink>,
     last_id: u64,
     pub(super) batch: Batch,
     /// Rows that have ended but whose end is still being saved before the page is told.
     pub(super) announcing: usize,
+    /// Rows stopped for good whose engine state is still being given up (see `runner`'s
+    /// `give_up`).
+    pub(super) giving_up: usize,
 }
 
 impl State {
@@ -42,16 +52,32 @@ impl State {
         self.records.iter_mut().find(|record| record.id == id)
     }
 
-    /// Whether a row other than `except` is still moving `name` (both would share one result).
+    /// Whether a row other than `except` is still moving `name`, or has paused it (both would
+    /// share one result).
     pub(super) fn name_on_its_way(&self, name: &str, except: Option<&str>) -> bool {
         self.records.iter().any(|record| {
-            Some(record.id.as_str()) != except && record.status.is_active() && record.name == name
+            Some(record.id.as_str()) != except
+                && record.status.is_unfinished()
+                && record.name == name
         })
     }
 
-    /// Whether a row moves, or has ended and is not announced yet.
+    /// Row `id`'s turn (see [`State::turns`]).
+    pub(super) fn turn(&mut self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(self.turns.entry(id.to_owned()).or_default())
+    }
+
+    /// Forgets row `id`'s turn once the row is gone (whoever holds it keeps it until done).
+    pub(super) fn forget_turn(&mut self, id: &str) {
+        self.turns.remove(id);
+    }
+
+    /// Whether a row moves, has ended and is not announced yet, or is still giving up what the
+    /// engine kept of it.
     pub(super) fn is_busy(&self) -> bool {
-        self.announcing > 0 || self.records.iter().any(|record| record.status.is_active())
+        self.announcing > 0
+            || self.giving_up > 0
+            || self.records.iter().any(|record| record.status.is_active())
     }
 
     /// Tells the page, when one listens.

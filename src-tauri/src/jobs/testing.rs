@@ -2,6 +2,7 @@
 //! to restore, and a wait for the list to settle.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,13 +17,20 @@ use crate::error::CommandError;
 /// A backend with nothing configured: every job fails at once with `not_configured`.
 pub struct Unconfigured {
     notices: Mutex<Vec<Notice>>,
+    engines_asked: AtomicUsize,
 }
 
 impl Unconfigured {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             notices: Mutex::new(Vec::new()),
+            engines_asked: AtomicUsize::new(0),
         })
+    }
+
+    /// How many times an engine was asked for: once by every run that started.
+    pub fn engines_asked(&self) -> usize {
+        self.engines_asked.load(Ordering::Relaxed)
     }
 
     /// The notices sent so far.
@@ -33,6 +41,7 @@ impl Unconfigured {
 
 impl Backend for Unconfigured {
     fn engine(&self) -> Result<Engine, CommandError> {
+        self.engines_asked.fetch_add(1, Ordering::Relaxed);
         Err(CommandError::not_configured())
     }
     fn results_dir(&self) -> PathBuf {
@@ -94,6 +103,16 @@ impl Stack {
     /// A backend with its own connections (so a planned fault meets a new one) and results
     /// folder.
     pub fn backend(&self, results: PathBuf) -> Arc<dyn Backend> {
+        self.backend_with(results, None)
+    }
+
+    /// [`Self::backend`] whose engine keeps the journals of unfinished transfers in `resume`, as
+    /// the app's does.
+    pub fn resumable_backend(&self, results: PathBuf, resume: PathBuf) -> Arc<dyn Backend> {
+        self.backend_with(results, Some(resume))
+    }
+
+    fn backend_with(&self, results: PathBuf, resume_dir: Option<PathBuf>) -> Arc<dyn Backend> {
         let api = ApiClient::new(
             ddn_transfer::http_client().expect("an HTTP client"),
             self.stack.api_url(),
@@ -102,6 +121,10 @@ impl Stack {
         let mut options = EngineOptions {
             wait_initial: Duration::from_millis(100),
             wait_max_interval: Duration::from_millis(200),
+            resume_dir,
+            // Files from the service's smallest multipart size up go in parts, so a test needs
+            // no file of the app's 64 MiB.
+            multipart_threshold: 0,
             ..EngineOptions::default()
         };
         // No pause before a retry, so its event says the same on every run.
@@ -134,6 +157,28 @@ pub fn record(id: &str, status: Status, uploaded: bool) -> Record {
         result_path: None,
         error: None,
     }
+}
+
+/// The journal files the engine keeps in `dir` and the folders inside it.
+pub fn journals(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for path in entries.filter_map(Result::ok).map(|entry| entry.path()) {
+            if path.is_dir() {
+                folders.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|extension| extension == "journal")
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 /// Waits until no row moves and every row that ended has been announced.
