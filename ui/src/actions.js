@@ -3,14 +3,14 @@
 // calls with the row's id. The view draws a row's buttons from it, in its order; the app finds the
 // function to call from it when one is clicked. Pure data and predicates, tested without a window.
 
-import { Status, isActive } from "./transfers.js";
+import { Status, isActive, isPausable } from "./transfers.js";
 
 /**
  * @typedef {object} RowAction
  * @property {string} name the button's `data-action`
  * @property {string} label the i18n key of its text
  * @property {(row: import("./transfers.js").Row) => boolean} allowed whether a row offers it now
- * @property {"cancelTransfer" | "retryTransfer" | "openResult" | "showResult" | "removeTransfer"} command
+ * @property {"pauseTransfer" | "resumeTransfer" | "cancelTransfer" | "retryTransfer" | "openResult" | "showResult" | "removeTransfer"} command
  *   the function of `backend.js` it calls, with the row's id
  */
 
@@ -19,7 +19,14 @@ const hasResult = (row) => row.status === Status.Ready && row.resultPath != null
 
 /** Every row action, in the order its buttons are shown. @type {readonly RowAction[]} */
 export const ROW_ACTIONS = Object.freeze([
-  { name: "cancel", label: "action.cancel", allowed: (row) => isActive(row.status), command: "cancelTransfer" },
+  { name: "pause", label: "action.pause", allowed: (row) => isPausable(row.status), command: "pauseTransfer" },
+  { name: "resume", label: "action.resume", allowed: (row) => row.status === Status.Paused, command: "resumeTransfer" },
+  {
+    name: "cancel",
+    label: "action.cancel",
+    allowed: (row) => isActive(row.status) || row.status === Status.Paused,
+    command: "cancelTransfer",
+  },
   {
     name: "retry",
     label: "action.retry",

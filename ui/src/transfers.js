@@ -4,7 +4,11 @@
 //
 // A file's journey: waiting → uploading → processing (the service works on it; the app waits for
 // the result) → downloading → ready. Any active status can end in failed or cancelled; a failed
-// or cancelled row can be retried, which puts it back to waiting.
+// or cancelled row can be retried, which puts it back to waiting. A waiting or moving row can be
+// paused (the app keeps what it sent or received, also across a restart) and resumed, which puts
+// it back to waiting (or, once uploaded, processing) and then goes on from there; a paused row can
+// also be cancelled. A transfer that goes on from an earlier attempt says so ("resuming") until
+// its progress moves past what it kept; one that could not use what it kept says why.
 
 /** The statuses a row can have. */
 export const Status = Object.freeze({
@@ -15,10 +19,13 @@ export const Status = Object.freeze({
   Ready: "ready",
   Failed: "failed",
   Cancelled: "cancelled",
+  Paused: "paused",
 });
 
 const ACTIVE = new Set([Status.Waiting, Status.Uploading, Status.Processing, Status.Downloading]);
 const MOVING = new Set([Status.Uploading, Status.Downloading]);
+/** Rows the user can pause: waiting for their turn or moving bytes. */
+const PAUSABLE = new Set([Status.Waiting, Status.Uploading, Status.Downloading]);
 
 /**
  * @typedef {object} Row
@@ -32,6 +39,10 @@ const MOVING = new Set([Status.Uploading, Status.Downloading]);
  * @property {number | null} etaSeconds
  * @property {{ kind: string, message: string } | null} error why it failed
  * @property {{ kind: string, reason: string, delaySeconds: number } | null} retrying a pending automatic retry
+ * @property {{ alreadySent: number, total: number } | null} resuming what the transfer kept from an
+ *   earlier attempt, until its progress moves past it
+ * @property {string | null} startedOver why the transfer could not use what it kept and started
+ *   again (`fileChanged`, `expired`, `recordDamaged`), for the rest of its phase
  * @property {string | null} resultPath where the result was saved, once ready
  */
 
@@ -114,9 +125,14 @@ function newRow(event) {
     etaSeconds: null,
     error: event.error ?? null,
     retrying: null,
+    resuming: null,
+    startedOver: null,
     resultPath: event.resultPath ?? null,
   };
 }
+
+/** What a row in motion no longer says once it stops moving. */
+const STILL = Object.freeze({ bytesPerSecond: null, etaSeconds: null, retrying: null, resuming: null, startedOver: null });
 
 /**
  * @param {Row} row
@@ -136,13 +152,12 @@ function nextRow(row, event) {
         size: uploading ? (event.total ?? row.size) : row.size,
         transferred: 0,
         total: event.total ?? row.size,
-        bytesPerSecond: null,
-        etaSeconds: null,
-        retrying: null,
+        ...STILL,
       };
     }
     case "progress": {
       if (!MOVING.has(row.status)) return row;
+      const resuming = row.resuming && event.transferred <= row.resuming.alreadySent ? row.resuming : null;
       return {
         ...row,
         transferred: event.transferred,
@@ -150,11 +165,24 @@ function nextRow(row, event) {
         bytesPerSecond: event.bytesPerSecond ?? null,
         etaSeconds: event.etaSeconds ?? null,
         retrying: null,
+        resuming,
       };
     }
+    case "resumed":
+      if (!MOVING.has(row.status)) return row;
+      return {
+        ...row,
+        transferred: event.alreadySent,
+        total: event.total ?? row.total,
+        resuming: { alreadySent: event.alreadySent, total: event.total ?? row.total },
+        startedOver: null,
+      };
+    case "startedOver":
+      if (!MOVING.has(row.status)) return row;
+      return { ...row, transferred: 0, resuming: null, startedOver: event.reason ?? "" };
     case "processing":
       if (!ACTIVE.has(row.status)) return row;
-      return { ...row, status: Status.Processing, bytesPerSecond: null, etaSeconds: null, retrying: null };
+      return { ...row, status: Status.Processing, ...STILL };
     case "retrying":
       if (!ACTIVE.has(row.status)) return row;
       return {
@@ -167,17 +195,22 @@ function nextRow(row, event) {
         ...row,
         status: Status.Ready,
         transferred: row.total,
-        bytesPerSecond: null,
-        etaSeconds: null,
-        retrying: null,
+        ...STILL,
         resultPath: event.resultPath ?? null,
       };
     case "failed":
       if (!ACTIVE.has(row.status)) return row;
-      return { ...row, status: Status.Failed, error: event.error, retrying: null, bytesPerSecond: null, etaSeconds: null };
+      return { ...row, status: Status.Failed, error: event.error, ...STILL };
     case "cancelled":
-      if (!ACTIVE.has(row.status)) return row;
-      return { ...row, status: Status.Cancelled, retrying: null, bytesPerSecond: null, etaSeconds: null };
+      if (!ACTIVE.has(row.status) && row.status !== Status.Paused) return row;
+      return { ...row, status: Status.Cancelled, ...STILL };
+    case "paused":
+      if (!PAUSABLE.has(row.status)) return row;
+      // The bar keeps what was moved, as the app keeps it for Resume.
+      return { ...row, status: Status.Paused, ...STILL };
+    case "unpaused":
+      if (row.status !== Status.Paused) return row;
+      return { ...row, status: Status.Waiting };
     case "retried":
       if (row.status !== Status.Failed && row.status !== Status.Cancelled) return row;
       return { ...row, status: Status.Waiting, error: null, transferred: 0, total: row.size };
@@ -188,11 +221,20 @@ function nextRow(row, event) {
 
 /**
  * Whether a row in this status is still on its way (waiting, moving bytes or processing), so it
- * can be cancelled but not removed; what a row offers is in `actions.js`.
+ * can be cancelled but not removed; what a row offers is in `actions.js`. A paused row is not:
+ * nothing of it moves until the user resumes it.
  * @param {string} status
  */
 export function isActive(status) {
   return ACTIVE.has(status);
+}
+
+/**
+ * Whether a row in this status can be paused: it waits for its turn or moves bytes.
+ * @param {string} status
+ */
+export function isPausable(status) {
+  return PAUSABLE.has(status);
 }
 
 /**

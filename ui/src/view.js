@@ -246,6 +246,8 @@ const SAMPLE_ROW = {
   etaSeconds: 1,
   error: null,
   retrying: null,
+  resuming: null,
+  startedOver: null,
   resultPath: null,
 };
 
@@ -304,7 +306,8 @@ function fillRowElement(item, row, context) {
 }
 
 /**
- * The line under a row's name: progress figures, a pending retry, or why it failed.
+ * The line under a row's name: progress figures, a pending retry, a resumed transfer's head
+ * start, a note that it started over, or why it failed.
  * @param {import("./transfers.js").Row} row
  * @param {ViewContext} context
  */
@@ -317,13 +320,21 @@ export function detail(row, { t }) {
     });
   }
   if (row.status === "processing") return t("row.processing");
+  if (row.status === "paused") return t("row.paused");
   if (row.status === "uploading" || row.status === "downloading") {
-    return t("row.progress", {
+    if (row.resuming) {
+      const key = row.status === "uploading" ? "row.resumingUpload" : "row.resumingDownload";
+      return t(key, { done: formatBytes(row.resuming.alreadySent), total: formatBytes(row.resuming.total) });
+    }
+    const progress = t("row.progress", {
       done: formatBytes(row.transferred),
       total: formatBytes(row.total),
       speed: formatSpeed(row.bytesPerSecond),
       left: formatDuration(row.etaSeconds, t),
     });
+    // The note keys are fixed; a reason this page does not know gets no note rather than a key.
+    const note = row.startedOver ? t(`row.startedOver.${row.startedOver}`) : "";
+    return note && note !== `row.startedOver.${row.startedOver}` ? `${note} ${progress}` : progress;
   }
   return "";
 }

@@ -18,15 +18,20 @@ const row = (status, resultPath = null) => ({
   etaSeconds: null,
   error: null,
   retrying: null,
+  resuming: null,
+  startedOver: null,
   resultPath,
 });
 
 /** The buttons each row shows, in order; the window tests click them by these names. */
 const OFFERED = [
-  [row(Status.Waiting), ["cancel"]],
-  [row(Status.Uploading), ["cancel"]],
+  [row(Status.Waiting), ["pause", "cancel"]],
+  [row(Status.Uploading), ["pause", "cancel"]],
+  // The service is working on the file: nothing of the app's to pause.
   [row(Status.Processing), ["cancel"]],
-  [row(Status.Downloading), ["cancel"]],
+  [row(Status.Downloading), ["pause", "cancel"]],
+  // Paused: go on, or give up (cancel keeps the row to retry, remove takes it off the list).
+  [row(Status.Paused), ["resume", "cancel", "remove"]],
   [row(Status.Ready, "/results/scan.pdf"), ["open", "show", "remove"]],
   // A result the app no longer knows the place of (an old list) can only be removed.
   [row(Status.Ready), ["remove"]],
@@ -53,6 +58,8 @@ test("every action's label is worded in English and Korean", () => {
 
 test("every action calls its own command of the app with the row's id", async () => {
   const commands = {
+    pause: "pause_transfer",
+    resume: "resume_transfer",
     cancel: "cancel_transfer",
     retry: "retry_transfer",
     open: "open_result",

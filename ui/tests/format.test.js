@@ -89,3 +89,41 @@ test("a row's detail line says what is happening in the row's language", async (
     "서버의 응답이 너무 늦습니다. 1분 5초 후 다시 시도합니다.",
   );
 });
+
+test("a paused, resumed or restarted row says so in the row's language", async () => {
+  const { detail } = await import("../src/view.js");
+  const base = {
+    name: "scan.tif",
+    size: 7_900_000_000,
+    transferred: 3_100_000_000,
+    total: 7_900_000_000,
+    bytesPerSecond: null,
+    etaSeconds: null,
+    error: null,
+    retrying: null,
+    resuming: null,
+    startedOver: null,
+  };
+  const en = { t: translator("en"), language: "en" };
+  const ko = { t: translator("ko"), language: "ko" };
+  const resuming = { ...base, resuming: { alreadySent: 3_100_000_000, total: 7_900_000_000 } };
+  assert.equal(detail({ ...resuming, status: "uploading" }, en), "Resuming: 3.1 GB of 7.9 GB already sent");
+  assert.equal(detail({ ...resuming, status: "uploading" }, ko), "이어서 보내는 중: 7.9 GB 중 3.1 GB 전송 완료");
+  assert.equal(detail({ ...resuming, status: "downloading" }, en), "Resuming: 3.1 GB of 7.9 GB already received");
+  assert.equal(detail({ ...resuming, status: "downloading" }, ko), "이어서 받는 중: 7.9 GB 중 3.1 GB 수신 완료");
+  assert.equal(
+    detail({ ...base, status: "uploading", transferred: 0, startedOver: "fileChanged" }, en),
+    "The file changed since it was paused; sending it again from the start. 0 B of 7.9 GB · – · – left",
+  );
+  assert.equal(
+    detail({ ...base, status: "uploading", transferred: 0, startedOver: "expired" }, ko),
+    "이전 업로드가 만료되어 다시 보냅니다. 7.9 GB 중 0 B · – · – 남음",
+  );
+  // A reason this page does not know yet shows the progress alone, never a message key.
+  assert.equal(
+    detail({ ...base, status: "uploading", startedOver: "somethingNew" }, en),
+    "3.1 GB of 7.9 GB · – · – left",
+  );
+  assert.equal(detail({ ...base, status: "paused" }, en), "Paused. Resume goes on from where it stopped.");
+  assert.equal(detail({ ...base, status: "paused" }, ko), "일시 정지했습니다. 이어서 하면 멈춘 곳부터 계속합니다.");
+});

@@ -76,7 +76,7 @@ test("a failure keeps its reason until retried, then the row waits again", () =>
   list = applyEvent(list, { type: "retried", id: "a" });
   assert.equal(list.rows.a.status, Status.Waiting);
   assert.equal(list.rows.a.error, null);
-  assert.deepEqual(offered(list.rows.a), ["cancel"]);
+  assert.deepEqual(offered(list.rows.a), ["pause", "cancel"]);
 });
 
 test("an automatic retry is shown until bytes move again", () => {
@@ -162,4 +162,66 @@ test("a batch that changes nothing answers the same list", () => {
 test("a row removed and added again in one batch appears once", () => {
   const list = applyEvents(run(added("a"), added("b")), [{ type: "removed", id: "a" }, added("a")]);
   assert.deepEqual(list.order, ["b", "a"]);
+});
+
+test("a paused row keeps still until resumed, then waits its turn again", () => {
+  let list = run(added("a"), { type: "uploading", id: "a", total: 1000 });
+  list = applyEvent(list, { type: "progress", id: "a", transferred: 400, total: 1000, bytesPerSecond: 100, etaSeconds: 6 });
+  list = applyEvent(list, { type: "paused", id: "a" });
+  assert.equal(list.rows.a.status, Status.Paused);
+  assert.equal(list.rows.a.bytesPerSecond, null, "a paused row has no speed");
+  assert.deepEqual(offered(list.rows.a), ["resume", "cancel", "remove"]);
+  assert.deepEqual(totals(list).active, 0, "a paused row is not in progress");
+  // A report the engine sent just before it stopped changes nothing.
+  const late = applyEvent(list, { type: "progress", id: "a", transferred: 500, total: 1000 });
+  assert.equal(late, list);
+  list = applyEvent(list, { type: "unpaused", id: "a" });
+  assert.equal(list.rows.a.status, Status.Waiting);
+  assert.deepEqual(offered(list.rows.a), ["pause", "cancel"]);
+  // Unpaused means nothing to a row that is not paused; nor can a processing row be paused.
+  assert.equal(applyEvent(list, { type: "unpaused", id: "a" }), list);
+  const processing = run(added("b"), { type: "processing", id: "b" });
+  assert.equal(applyEvent(processing, { type: "paused", id: "b" }), processing);
+});
+
+test("an uploaded row resumed goes back to waiting for its result", () => {
+  let list = run(added("a"), { type: "processing", id: "a" }, { type: "downloading", id: "a", total: 900 });
+  list = applyEvents(list, [{ type: "paused", id: "a" }, { type: "unpaused", id: "a" }, { type: "processing", id: "a" }]);
+  assert.equal(list.rows.a.status, Status.Processing);
+});
+
+test("a paused row can be cancelled, and then retried", () => {
+  let list = run(added("a"), { type: "uploading", id: "a" }, { type: "paused", id: "a" });
+  list = applyEvent(list, { type: "cancelled", id: "a" });
+  assert.equal(list.rows.a.status, Status.Cancelled);
+  list = applyEvent(list, { type: "retried", id: "a" });
+  assert.equal(list.rows.a.status, Status.Waiting);
+});
+
+test("a resumed transfer says what it kept until its progress moves past it", () => {
+  let list = run(added("a", 7_900_000_000), { type: "uploading", id: "a", total: 7_900_000_000 });
+  list = applyEvent(list, { type: "resumed", id: "a", alreadySent: 3_100_000_000, total: 7_900_000_000 });
+  assert.deepEqual(list.rows.a.resuming, { alreadySent: 3_100_000_000, total: 7_900_000_000 });
+  assert.equal(list.rows.a.transferred, 3_100_000_000, "the bar starts where the upload stands");
+  // Progress that only reaches what was kept still says so; the first byte past it ends it.
+  list = applyEvent(list, { type: "progress", id: "a", transferred: 3_100_000_000, total: 7_900_000_000 });
+  assert.notEqual(list.rows.a.resuming, null);
+  list = applyEvent(list, { type: "progress", id: "a", transferred: 3_108_388_608, total: 7_900_000_000 });
+  assert.equal(list.rows.a.resuming, null);
+  // Resumed means nothing to a row that does not move.
+  const waiting = run(added("b"));
+  assert.equal(applyEvent(waiting, { type: "resumed", id: "b", alreadySent: 1, total: 2 }), waiting);
+});
+
+test("a transfer that started over keeps its note for the rest of its phase", () => {
+  let list = run(added("a"), { type: "uploading", id: "a", total: 1000 });
+  list = applyEvent(list, { type: "resumed", id: "a", alreadySent: 600, total: 1000 });
+  list = applyEvent(list, { type: "startedOver", id: "a", reason: "fileChanged" });
+  assert.equal(list.rows.a.startedOver, "fileChanged");
+  assert.equal(list.rows.a.resuming, null, "nothing kept any more");
+  assert.equal(list.rows.a.transferred, 0, "the bar starts again from nothing");
+  list = applyEvent(list, { type: "progress", id: "a", transferred: 100, total: 1000 });
+  assert.equal(list.rows.a.startedOver, "fileChanged");
+  list = applyEvent(list, { type: "processing", id: "a" });
+  assert.equal(list.rows.a.startedOver, null);
 });

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use ddn_testkit::fault_proxy::Fault;
+use ddn_testkit::fault_proxy::{Direction, Fault};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -31,6 +31,10 @@ struct ScenarioFile {
     /// How S3 answers the scenario's first connection to it, instead of storing or serving.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refusal: Option<Refusal>,
+    /// S3 takes in nothing of the scenario's first connection to it for this many seconds (then
+    /// the connection is cut): an upload that stays in flight until the scenario acts on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hold_seconds: Option<u64>,
     steps: Vec<StepFile>,
 }
 
@@ -64,6 +68,13 @@ enum Act {
     },
     /// Cancels the row added `n`th (from 0).
     Cancel(usize),
+    /// Pauses the row added `n`th.
+    Pause(usize),
+    /// Pauses the row added `n`th once its upload's connection to S3 is open (and held, see
+    /// [`ScenarioFile::hold_seconds`]): a pause in the middle of an upload.
+    PauseWhenHeld(usize),
+    /// Resumes the row added `n`th.
+    Resume(usize),
     /// Retries the row added `n`th.
     Retry(usize),
     /// Removes the row added `n`th.
@@ -76,6 +87,22 @@ enum Act {
 struct NewFile {
     name: String,
     text: String,
+    /// The file holds `text` this many times (a file large enough that its upload cannot all be
+    /// handed to the network at once).
+    #[serde(default = "once", skip_serializing_if = "is_once")]
+    repeat: usize,
+}
+
+fn once() -> usize {
+    1
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_once(repeat: &usize) -> bool {
+    *repeat == 1
 }
 
 /// Where a step ends.
@@ -110,15 +137,16 @@ fn without_dir(value: Value, dir: &str) -> Value {
     }
 }
 
-/// `events` with only the last progress report of each phase: those followed by another report
-/// or by a retry are left out. How many reports come before a phase's last one, and whether an
-/// attempt that fails reports any, depends on how the bytes happened to move (the engine's clock
-/// being stopped, its throttle lets through only the first, whenever the first tick falls); the
-/// last one, with every byte, always comes.
+/// `events` with only the last progress report of each phase: those followed by another report,
+/// by a retry or by a pause are left out. How many reports come before a phase's last one, and
+/// whether an attempt that fails or is paused reports any, depends on how the bytes happened to
+/// move (the engine's clock being stopped, its throttle lets through only the first, whenever the
+/// first tick falls); the last one, with every byte, always comes.
 fn last_progress_only(events: Vec<Value>) -> Vec<Value> {
     let mut kept: Vec<Value> = Vec::with_capacity(events.len());
     for event in events {
-        let supersedes = event["type"] == "progress" || event["type"] == "retrying";
+        let supersedes = ["progress", "retrying", "paused"]
+            .contains(&event["type"].as_str().unwrap_or_default());
         if supersedes
             && let Some(previous) = kept.last()
             && previous["type"] == "progress"
@@ -144,6 +172,13 @@ async fn run(scenario: &mut ScenarioFile, stack: &Stack) -> Vec<Value> {
     if let Some(Refusal { status, code }) = scenario.refusal.clone() {
         stack.proxy.plan([Fault::Respond { status, code }]);
     }
+    if let Some(seconds) = scenario.hold_seconds {
+        stack.proxy.plan([Fault::StallAfter {
+            direction: Direction::Upstream,
+            bytes: 0,
+            pause: Duration::from_secs(seconds),
+        }]);
+    }
     let clock = FixedClock(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
     let jobs = Jobs::open(dir.path().join("transfers.json"), backend, Arc::new(clock));
     let log = Arc::new(Mutex::new(Vec::<Value>::new()));
@@ -153,6 +188,7 @@ async fn run(scenario: &mut ScenarioFile, stack: &Stack) -> Vec<Value> {
         super::lock_ignoring_poison(&sent).push(json);
     }));
     let logged = || super::lock_ignoring_poison(&log).clone();
+    let connections_before = stack.proxy.connections();
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).expect("the files' folder");
 
@@ -167,11 +203,12 @@ async fn run(scenario: &mut ScenarioFile, stack: &Stack) -> Vec<Value> {
                 let mut to_send = Vec::new();
                 for file in added {
                     let path = files.join(&file.name);
-                    std::fs::write(&path, &file.text).expect("a file to send");
+                    let content = file.text.repeat(file.repeat);
+                    std::fs::write(&path, &content).expect("a file to send");
                     to_send.push(FileToSend {
                         path,
                         name: file.name.clone(),
-                        size: file.text.len() as u64,
+                        size: content.len() as u64,
                     });
                 }
                 let skipped = unreadable
@@ -184,6 +221,20 @@ async fn run(scenario: &mut ScenarioFile, stack: &Stack) -> Vec<Value> {
                 ids.extend(jobs.add_files(to_send, skipped));
             }
             Act::Cancel(row) => jobs.cancel(&ids[*row]).expect("cancelled"),
+            Act::Pause(row) => jobs.pause(&ids[*row]).expect("paused"),
+            Act::PauseWhenHeld(row) => {
+                let started = Instant::now();
+                while stack.proxy.connections() == connections_before {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(30),
+                        "{}: the upload never reached S3",
+                        step.step
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                jobs.pause(&ids[*row]).expect("paused");
+            }
+            Act::Resume(row) => jobs.resume(&ids[*row]).expect("resumed"),
             Act::Retry(row) => jobs.retry(&ids[*row]).expect("retried"),
             Act::Remove(row) => jobs.remove(&ids[*row]).expect("removed"),
             Act::Wait => {}
