@@ -1,8 +1,14 @@
 //! Writes a download's chunks to its part file and hashes them on a thread of their own, so the
 //! task receiving from the network only hands batches of chunks over and goes back to the socket.
 //!
-//! Invariant: when [`ChunkWriter::finish`] returns, the hasher has seen exactly the bytes in the
-//! file; without an error, those are every chunk [`ChunkWriter::send`] accepted, in order.
+//! Every write is positioned ([`write_all_at`]): a writer starts at an offset and never uses the
+//! file's cursor, so the ranges of one download write into one file at once, each through its own
+//! handle, and a single stream resumes at the length it had.
+//!
+//! Invariant: when [`ChunkWriter::finish`] returns, the hasher has seen exactly the bytes written
+//! (its `written` count, from the start offset on); without an error, those are every chunk
+//! [`ChunkWriter::send`] accepted, in order, and when the writer was asked to be
+//! [durable](Destination::durable) they are on disk.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -28,15 +34,91 @@ pub(crate) const BATCH_BYTES: usize = 256 * 1024;
 /// final `fsync` before the rename would wait seconds for it.
 const EARLY_SYNC_BYTES: usize = 16 * 1024 * 1024;
 
+/// Writes all of `bytes` into `file` at `offset`, without moving (or reading) the file's cursor,
+/// so several writers can share one file through handles of their own. The one place that knows
+/// how each platform says it.
+///
+/// # Errors
+/// The operating system's error; part of `bytes` may then be written.
+pub(crate) fn write_all_at(file: &std::fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+    }
+    #[cfg(windows)]
+    {
+        let (mut bytes, mut offset) = (bytes, offset);
+        while !bytes.is_empty() {
+            match std::os::windows::fs::FileExt::seek_write(file, bytes, offset) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file seen as a stream that starts at `offset`: each write goes at the next position, by
+/// [`write_all_at`], so a `BufWriter` can gather chunks into large positioned writes.
+struct WriterAt {
+    file: std::fs::File,
+    /// Where the next byte goes.
+    offset: u64,
+}
+
+impl std::io::Write for WriterAt {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        write_all_at(&self.file, bytes, self.offset)?;
+        self.offset += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where a writer puts its bytes.
+pub(crate) struct Destination {
+    /// A handle on the part file, the writer's alone while it runs.
+    pub(crate) file: std::fs::File,
+    /// The part file's path, for error messages.
+    pub(crate) path: PathBuf,
+    /// Where the first byte goes.
+    pub(crate) offset: u64,
+    /// Whether the written bytes are synced to the disk (`fdatasync`) before
+    /// [`ChunkWriter::finish`] answers: a ranged download records a range as done only once its
+    /// bytes are on disk.
+    pub(crate) durable: bool,
+}
+
+/// What a writer did, given back by [`ChunkWriter::finish`].
+pub(crate) struct Written {
+    /// The handle the writer was given.
+    pub(crate) file: std::fs::File,
+    /// The running digest, on from the one the writer was given by exactly `written` bytes.
+    pub(crate) hasher: Hasher,
+    /// Bytes written from the start offset on.
+    pub(crate) written: u64,
+    /// The first write (or sync) error, if any.
+    pub(crate) result: Result<(), TransferError>,
+}
+
 /// What the writer thread gives back: the file and the hasher, whatever happened, and the first
 /// write error.
 struct Outcome {
     file: std::fs::File,
     hasher: Hasher,
+    written: u64,
     result: std::io::Result<()>,
 }
 
-/// A running writer for one part file.
+/// A running writer for one part file (or one range of it).
 pub(crate) struct ChunkWriter {
     batches: mpsc::Sender<Vec<Bytes>>,
     thread: JoinHandle<Outcome>,
@@ -44,15 +126,15 @@ pub(crate) struct ChunkWriter {
 }
 
 impl ChunkWriter {
-    /// Starts writing at the file's current position, gathering chunks into writes of
+    /// Starts writing at `destination`'s offset, gathering chunks into writes of
     /// `buffer_bytes`, and hashing on from `hasher`'s state.
-    pub(crate) async fn start(
-        file: tokio::fs::File,
-        hasher: Hasher,
-        buffer_bytes: usize,
-        path: PathBuf,
-    ) -> Self {
-        let file = file.into_std().await;
+    pub(crate) fn start(destination: Destination, hasher: Hasher, buffer_bytes: usize) -> Self {
+        let Destination {
+            file,
+            path,
+            offset,
+            durable,
+        } = destination;
         let (batches, mut queue) = mpsc::channel::<Vec<Bytes>>(QUEUE_BATCHES);
         let thread = tokio::task::spawn_blocking(move || {
             // A second handle on the file, for the thread that pushes written data to the disk.
@@ -68,7 +150,8 @@ impl ChunkWriter {
                     });
                 }
                 let mut hasher = hasher;
-                let mut out = std::io::BufWriter::with_capacity(buffer_bytes, file);
+                let mut out =
+                    std::io::BufWriter::with_capacity(buffer_bytes, WriterAt { file, offset });
                 let mut result = Ok(());
                 let mut unsynced = 0;
                 'batches: while let Some(batch) = queue.blocking_recv() {
@@ -88,11 +171,16 @@ impl ChunkWriter {
                 }
                 drop(wake);
                 let flushed = out.flush();
-                let (file, _) = out.into_parts();
+                let (target, _) = out.into_parts();
+                let mut result = result.and(flushed);
+                if durable && result.is_ok() {
+                    result = target.file.sync_data();
+                }
                 Outcome {
-                    file,
+                    written: target.offset - offset,
+                    file: target.file,
                     hasher,
-                    result: result.and(flushed),
+                    result,
                 }
             })
         });
@@ -110,11 +198,13 @@ impl ChunkWriter {
         self.batches.send(batch).await.is_ok()
     }
 
-    /// Waits for every accepted chunk to be written and flushed; gives back the file and the
-    /// hasher (also after a write error, so the caller can clean up), and the first error.
-    pub(crate) async fn finish(
-        self,
-    ) -> Result<(tokio::fs::File, Hasher, Result<(), TransferError>), TransferError> {
+    /// Waits for every accepted chunk to be written and flushed (and synced, for a durable
+    /// writer); gives back the file and the hasher (also after a write error, so the caller can
+    /// clean up), the count written, and the first error.
+    ///
+    /// # Errors
+    /// [`TransferError::Io`] when the writer thread itself was lost (the file with it).
+    pub(crate) async fn finish(self) -> Result<Written, TransferError> {
         drop(self.batches);
         let outcome = self.thread.await.map_err(|_| {
             TransferError::io(
@@ -126,11 +216,12 @@ impl ChunkWriter {
         let result = outcome
             .result
             .map_err(|error| TransferError::io("write", &self.path, error));
-        Ok((
-            tokio::fs::File::from_std(outcome.file),
-            outcome.hasher,
+        Ok(Written {
+            file: outcome.file,
+            hasher: outcome.hasher,
+            written: outcome.written,
             result,
-        ))
+        })
     }
 }
 
@@ -138,26 +229,34 @@ impl ChunkWriter {
 mod tests {
     use super::*;
 
+    fn md5_of(data: &[u8]) -> crate::integrity::Expected {
+        let digest = <md5::Md5 as md5::Digest>::digest(data);
+        crate::integrity::Expected::from_answer(Some(&ddn_api::Checksum {
+            algorithm: ddn_api::ChecksumAlgorithm::Md5,
+            value: hex::encode(digest),
+        }))
+        .unwrap()
+    }
+
+    fn destination(path: &std::path::Path, offset: u64, durable: bool) -> Destination {
+        let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        Destination {
+            file,
+            path: path.to_owned(),
+            offset,
+            durable,
+        }
+    }
+
     #[tokio::test]
     async fn every_accepted_chunk_is_written_in_order_and_hashed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.part");
         std::fs::write(&path, b"head:").unwrap();
-        let mut file = tokio::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .await
-            .unwrap();
-        tokio::io::AsyncWriteExt::flush(&mut file).await.unwrap();
-        let expected = crate::integrity::Expected::from_answer(Some(&ddn_api::Checksum {
-            algorithm: ddn_api::ChecksumAlgorithm::Md5,
-            value: "0".repeat(32),
-        }))
-        .unwrap();
-        let mut hasher = Hasher::for_expected(Some(&expected));
+        let mut hasher = Hasher::for_expected(Some(&md5_of(b"")));
         hasher.update(b"head:");
 
-        let writer = ChunkWriter::start(file, hasher, 7, path.clone()).await;
+        let writer = ChunkWriter::start(destination(&path, 5, false), hasher, 7);
         let mut expected = b"head:".to_vec();
         for i in 0..200u32 {
             let chunk = format!("chunk {i};").into_bytes();
@@ -166,16 +265,34 @@ mod tests {
             expected.push(b'+');
             assert!(writer.send(batch).await);
         }
-        let (_file, hasher, result) = writer.finish().await.unwrap();
-        result.unwrap();
+        let written = writer.finish().await.unwrap();
+        written.result.unwrap();
+        assert_eq!(written.written, expected.len() as u64 - 5);
         assert_eq!(std::fs::read(&path).unwrap(), expected);
-        let digest = <md5::Md5 as md5::Digest>::digest(&expected);
-        let whole = crate::integrity::Expected::from_answer(Some(&ddn_api::Checksum {
-            algorithm: ddn_api::ChecksumAlgorithm::Md5,
-            value: hex::encode(digest),
-        }))
-        .unwrap();
-        assert!(hasher.matches(&whole));
+        assert!(written.hasher.matches(&md5_of(&expected)));
+    }
+
+    #[tokio::test]
+    async fn writers_at_their_own_offsets_share_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ranges.part");
+        std::fs::write(&path, b"").unwrap();
+        // The second range is written first and the first is sent in many small chunks: each
+        // lands at its own offset whatever the order, the file's cursor playing no part.
+        let second = ChunkWriter::start(destination(&path, 6, true), Hasher::Off, 4);
+        assert!(second.send(vec![Bytes::from_static(b"world!")]).await);
+        let first = ChunkWriter::start(destination(&path, 0, true), Hasher::Off, 4);
+        for byte in b"hello " {
+            assert!(first.send(vec![Bytes::copy_from_slice(&[*byte])]).await);
+        }
+        let (a, b) = (
+            first.finish().await.unwrap(),
+            second.finish().await.unwrap(),
+        );
+        a.result.unwrap();
+        b.result.unwrap();
+        assert_eq!((a.written, b.written), (6, 6));
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world!");
     }
 
     #[tokio::test]
@@ -184,8 +301,14 @@ mod tests {
         let path = dir.path().join("read-only");
         std::fs::write(&path, b"").unwrap();
         // A file opened for reading only: every write fails.
-        let file = tokio::fs::File::open(&path).await.unwrap();
-        let writer = ChunkWriter::start(file, Hasher::default(), 4, path.clone()).await;
+        let file = std::fs::File::open(&path).unwrap();
+        let destination = Destination {
+            file,
+            path: path.clone(),
+            offset: 0,
+            durable: true,
+        };
+        let writer = ChunkWriter::start(destination, Hasher::default(), 4);
         let mut refused = false;
         for _ in 0..(QUEUE_BATCHES * 4) {
             if !writer.send(vec![Bytes::from_static(b"data")]).await {
@@ -194,8 +317,9 @@ mod tests {
             }
         }
         assert!(refused, "the writer kept accepting chunks after failing");
-        let (_file, _hasher, result) = writer.finish().await.unwrap();
-        let error = result.unwrap_err();
+        let written = writer.finish().await.unwrap();
+        assert_eq!(written.written, 0);
+        let error = written.result.unwrap_err();
         assert!(error.to_string().contains("Could not write"), "{error}");
     }
 }

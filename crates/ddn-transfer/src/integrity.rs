@@ -6,6 +6,18 @@
 //! the ETag is one, else a checksum S3 computed (CRC-64/NVME on every new object, or the one its
 //! writer asked for). The ETag itself is never taken for an MD5 here: objects stored with a KMS or
 //! customer-provided key, and multipart objects, have ETags that are not.
+//!
+//! A download in several ranges is checked by [`check_ranges`]: the ranges must cover the object
+//! exactly and the part file must have its length; then, for a CRC, the ranges' CRCs (computed as
+//! each was written) are combined in order, with no second read; for MD5 and SHA, which do not
+//! combine, the finished part file is read once, from start to end. When the service names no
+//! checksum (a multipart result without a full-object checksum: its ETag is an MD5 of the parts'
+//! MD5s, not of the content), only the length is checked here, and the download itself sees to it
+//! that every range came from the same object (each asked with `If-Match` on the ETag, and an
+//! answer naming another ETag refused).
+
+use std::io::{Read as _, Seek as _};
+use std::path::Path;
 
 use base64::Engine as _;
 use ddn_api::{Checksum, ChecksumAlgorithm};
@@ -52,6 +64,24 @@ impl Expected {
         self.algorithm
     }
 
+    /// The CRC this checksum is, when it is one: CRCs of consecutive ranges combine into the
+    /// whole object's without reading the bytes again.
+    pub(crate) fn crc_algorithm(&self) -> Option<crc_fast::CrcAlgorithm> {
+        match self.algorithm {
+            ChecksumAlgorithm::Crc32 => Some(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+            ChecksumAlgorithm::Crc32c => Some(crc_fast::CrcAlgorithm::Crc32Iscsi),
+            ChecksumAlgorithm::Crc64nvme => Some(crc_fast::CrcAlgorithm::Crc64Nvme),
+            _ => None,
+        }
+    }
+
+    /// Whether the CRC `value` (as `crc_fast` gives it) is this checksum. S3 sends CRCs as their
+    /// big-endian bytes: 4 for the 32-bit ones, 8 for CRC-64.
+    fn is_crc(&self, value: u64) -> bool {
+        let value = value.to_be_bytes();
+        value[value.len() - self.digest.len().min(8)..] == self.digest[..]
+    }
+
     /// The algorithm's usual name, for messages.
     pub(crate) fn algorithm_name(&self) -> &'static str {
         match self.algorithm {
@@ -88,20 +118,32 @@ impl Hasher {
         let Some(expected) = expected else {
             return Self::Off;
         };
+        if let Some(crc) = expected.crc_algorithm() {
+            return Self::Crc(crc_fast::Digest::new(crc));
+        }
         match expected.algorithm {
             ChecksumAlgorithm::Md5 => Self::Md5(Md5::new()),
-            ChecksumAlgorithm::Crc32 => {
-                Self::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc))
-            }
-            ChecksumAlgorithm::Crc32c => {
-                Self::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi))
-            }
-            ChecksumAlgorithm::Crc64nvme => {
-                Self::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme))
-            }
             ChecksumAlgorithm::Sha1 => Self::Sha1(sha1::Sha1::new()),
             ChecksumAlgorithm::Sha256 => Self::Sha256(sha2::Sha256::new()),
-            ChecksumAlgorithm::Unknown => Self::Off,
+            _ => Self::Off,
+        }
+    }
+
+    /// A digest for one range of a download in ranges: a CRC when `expected` is one (the ranges'
+    /// CRCs combine into the whole object's), else none (MD5 and SHA do not combine: the finished
+    /// file is read once instead, by [`check_ranges`]).
+    pub(crate) fn for_range(expected: Option<&Expected>) -> Self {
+        match expected.and_then(Expected::crc_algorithm) {
+            Some(crc) => Self::Crc(crc_fast::Digest::new(crc)),
+            None => Self::Off,
+        }
+    }
+
+    /// The CRC of the bytes so far, for a CRC digest.
+    pub(crate) fn crc(&self) -> Option<u64> {
+        match self {
+            Self::Crc(digest) => Some(digest.finalize()),
+            _ => None,
         }
     }
 
@@ -134,11 +176,7 @@ impl Hasher {
             Self::Md5(hasher) => hasher.clone().finalize().to_vec(),
             Self::Sha1(hasher) => hasher.clone().finalize().to_vec(),
             Self::Sha256(hasher) => hasher.clone().finalize().to_vec(),
-            // S3 sends CRCs as their big-endian bytes: 4 for the 32-bit ones, 8 for CRC-64.
-            Self::Crc(digest) => {
-                let value = digest.finalize().to_be_bytes();
-                value[value.len() - expected.digest.len().min(8)..].to_vec()
-            }
+            Self::Crc(digest) => return expected.is_crc(digest.finalize()),
         };
         actual == expected.digest
     }
@@ -173,6 +211,139 @@ pub(crate) fn check_download(
         )));
     }
     Ok(Verified(()))
+}
+
+/// One range of a download in ranges that is on disk: where it starts, how long it is, and its
+/// CRC when the whole object's checksum is a CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RangeOnDisk {
+    /// Its first byte's offset in the object.
+    pub(crate) offset: u64,
+    /// Its length.
+    pub(crate) length: u64,
+    /// Its CRC, computed as it was written.
+    pub(crate) crc: Option<u64>,
+}
+
+/// Bytes read at once when a part file is read back.
+const READ_BACK_BYTES: usize = 1024 * 1024;
+
+/// Feeds `length` bytes of the file at `path` from `offset` on into `hasher`, in large reads.
+/// Answers how many there were (fewer when the file is shorter).
+///
+/// # Errors
+/// The file system's error.
+pub(crate) fn read_into(
+    path: &Path,
+    offset: u64,
+    length: u64,
+    hasher: &mut Hasher,
+) -> std::io::Result<u64> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut file = file.take(length);
+    let mut buffer = vec![0; READ_BACK_BYTES];
+    let mut read = 0;
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return Ok(read),
+            Ok(n) => {
+                hasher.update(&buffer[..n]);
+                read += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether the bytes of `range` in the part file at `path` still have the CRC recorded for it
+/// (a range kept from an earlier run is checked so before it is trusted). `false` for a range
+/// with no CRC, or a checksum that is not a CRC.
+///
+/// # Errors
+/// The file system's error.
+pub(crate) fn range_intact(
+    path: &Path,
+    range: &RangeOnDisk,
+    expected: Option<&Expected>,
+) -> std::io::Result<bool> {
+    let (Some(recorded), Some(crc)) = (range.crc, expected.and_then(Expected::crc_algorithm))
+    else {
+        return Ok(false);
+    };
+    let mut hasher = Hasher::Crc(crc_fast::Digest::new(crc));
+    let read = read_into(path, range.offset, range.length, &mut hasher)?;
+    Ok(read == range.length && hasher.crc() == Some(recorded))
+}
+
+/// Checks a download made in ranges, from the part file at `path`: the ranges must cover the
+/// `total` bytes exactly, once each, and the file must hold that many; then, when the service
+/// named a checksum, the content must match it: a CRC is combined from the ranges' CRCs, any
+/// other checksum (or a range without its CRC) is computed by reading the file once. Blocking.
+///
+/// # Errors
+/// [`TransferError::Integrity`] saying what differs; [`TransferError::Io`] when the file cannot
+/// be read.
+pub(crate) fn check_ranges(
+    path: &Path,
+    total: u64,
+    ranges: &[RangeOnDisk],
+    expected: Option<&Expected>,
+) -> Result<Verified, TransferError> {
+    let mut ranges = ranges.to_vec();
+    ranges.sort_by_key(|range| range.offset);
+    let mut covered = 0u64;
+    for range in &ranges {
+        if range.offset != covered {
+            // A gap or an overlap: count only what is covered from the start.
+            break;
+        }
+        covered = covered.saturating_add(range.length);
+    }
+    if covered != total {
+        return Err(TransferError::Integrity(format!(
+            "{covered} of {total} bytes arrived"
+        )));
+    }
+    let read_error = |e| TransferError::io("read", path, e);
+    let on_disk = std::fs::metadata(path).map_err(read_error)?.len();
+    if on_disk != total {
+        return Err(TransferError::Integrity(format!(
+            "the partial file holds {on_disk} of {total} bytes"
+        )));
+    }
+    let Some(expected) = expected else {
+        return Ok(Verified(()));
+    };
+    let crcs: Option<Vec<(u64, u64)>> = ranges
+        .iter()
+        .map(|range| range.crc.map(|crc| (crc, range.length)))
+        .collect();
+    let matches = match (expected.crc_algorithm(), crcs) {
+        (Some(algorithm), Some(crcs)) => {
+            let whole = crcs
+                .into_iter()
+                .reduce(|(a, _), (b, length)| {
+                    (crc_fast::checksum_combine(algorithm, a, b, length), 0)
+                })
+                .map_or(0, |(crc, _)| crc);
+            expected.is_crc(whole)
+        }
+        _ => {
+            let mut hasher = Hasher::for_expected(Some(expected));
+            let read = read_into(path, 0, total, &mut hasher).map_err(read_error)?;
+            read == total && hasher.matches(expected)
+        }
+    };
+    if matches {
+        Ok(Verified(()))
+    } else {
+        Err(TransferError::Integrity(format!(
+            "the {} checksum differs",
+            expected.algorithm_name()
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -252,5 +423,164 @@ mod tests {
         assert_eq!(expected(ChecksumAlgorithm::Sha256, "DUoRhQ=="), None);
         assert_eq!(expected(ChecksumAlgorithm::Unknown, "DUoRhQ=="), None);
         assert_eq!(Expected::from_answer(None), None);
+    }
+
+    /// `data` cut into ranges of `size` bytes, each with the CRC `for_range` computes for it.
+    fn ranges_of(data: &[u8], size: usize, expected: Option<&Expected>) -> Vec<RangeOnDisk> {
+        data.chunks(size)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let mut hasher = Hasher::for_range(expected);
+                hasher.update(chunk);
+                RangeOnDisk {
+                    offset: (i * size) as u64,
+                    length: chunk.len() as u64,
+                    crc: hasher.crc(),
+                }
+            })
+            .collect()
+    }
+
+    /// A part file holding `data`.
+    fn part_file(data: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("object.part");
+        std::fs::write(&path, data).unwrap();
+        (dir, path)
+    }
+
+    fn damaged(message: &str) -> String {
+        format!("The downloaded data is damaged ({message}); it was not saved.")
+    }
+
+    #[test]
+    fn the_crcs_of_ranges_combine_into_the_whole_objects() {
+        let data = sample_data(100_003);
+        for algorithm in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64nvme,
+        ] {
+            let expected = whole_crc(algorithm, &data);
+            // Ranges out of order, as they finish: they are combined in the object's order.
+            let mut ranges = ranges_of(&data, 7_000, Some(&expected));
+            ranges.reverse();
+            // The file is not read: zeros of the right length pass, so a CRC check costs no
+            // second pass over a large file (a range kept from an earlier run is checked apart,
+            // by `range_intact`).
+            let (_dir, zeros) = part_file(&vec![0; data.len()]);
+            let total = data.len() as u64;
+            assert!(check_ranges(&zeros, total, &ranges, Some(&expected)).is_ok());
+            ranges[3].crc = ranges[3].crc.map(|crc| crc ^ 1);
+            let error = check_ranges(&zeros, total, &ranges, Some(&expected)).unwrap_err();
+            let name = expected.algorithm_name();
+            assert_eq!(
+                error.to_string(),
+                damaged(&format!("the {name} checksum differs"))
+            );
+        }
+    }
+
+    #[test]
+    fn checksums_that_do_not_combine_are_computed_from_the_finished_file() {
+        let data = sample_data(50_001);
+        let md5 = md5_checksum(&data);
+        let ranges = ranges_of(&data, 4_096, Some(&md5));
+        assert!(ranges.iter().all(|range| range.crc.is_none()));
+        let (_dir, path) = part_file(&data);
+        let total = data.len() as u64;
+        assert!(check_ranges(&path, total, &ranges, Some(&md5)).is_ok());
+        let mut corrupt = data.clone();
+        corrupt[40_000] ^= 0x20;
+        std::fs::write(&path, &corrupt).unwrap();
+        let error = check_ranges(&path, total, &ranges, Some(&md5)).unwrap_err();
+        assert_eq!(error.to_string(), damaged("the MD5 checksum differs"));
+        // With no checksum named, only the length is checked.
+        assert!(check_ranges(&path, total, &ranges, None).is_ok());
+    }
+
+    #[test]
+    fn ranges_must_cover_the_object_once_and_the_file_hold_it() {
+        let data = sample_data(10_000);
+        let (_dir, path) = part_file(&data);
+        let ranges = ranges_of(&data, 3_000, None);
+        let total = data.len() as u64;
+        let check = |ranges: &[RangeOnDisk], total| {
+            check_ranges(&path, total, ranges, None)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(check(&ranges, total), Ok(()));
+        let missing = [ranges[0], ranges[2], ranges[3]];
+        assert_eq!(
+            check(&missing, total),
+            Err(damaged("3000 of 10000 bytes arrived"))
+        );
+        let twice = [ranges[0], ranges[0], ranges[1], ranges[2], ranges[3]];
+        assert_eq!(
+            check(&twice, total),
+            Err(damaged("3000 of 10000 bytes arrived"))
+        );
+        std::fs::write(&path, [&data[..], b"tail"].concat()).unwrap();
+        assert_eq!(
+            check(&ranges, total),
+            Err(damaged("the partial file holds 10004 of 10000 bytes"))
+        );
+    }
+
+    #[test]
+    fn a_kept_range_is_trusted_only_while_its_bytes_have_its_crc() {
+        let data = sample_data(9_000);
+        let expected = whole_crc(ChecksumAlgorithm::Crc64nvme, &data);
+        let ranges = ranges_of(&data, 4_000, Some(&expected));
+        let (_dir, path) = part_file(&data);
+        for range in &ranges {
+            assert!(range_intact(&path, range, Some(&expected)).unwrap());
+        }
+        let mut corrupt = data.clone();
+        corrupt[5_000] ^= 1;
+        std::fs::write(&path, &corrupt).unwrap();
+        let intact: Vec<bool> = ranges
+            .iter()
+            .map(|range| range_intact(&path, range, Some(&expected)).unwrap())
+            .collect();
+        assert_eq!(intact, [true, false, true]);
+        // A file cut short, or a checksum that is not a CRC: nothing to trust the range by.
+        std::fs::write(&path, &data[..8_000]).unwrap();
+        assert!(!range_intact(&path, &ranges[2], Some(&expected)).unwrap());
+        assert!(!range_intact(&path, &ranges[0], Some(&md5_checksum(&data))).unwrap());
+    }
+
+    /// Pseudo-random bytes (a simple LCG: the checks need varied data, not good randomness).
+    fn sample_data(len: usize) -> Vec<u8> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                (state >> 56) as u8
+            })
+            .collect()
+    }
+
+    /// The checksum of `data` by `algorithm`, as S3 reports it.
+    fn whole_crc(algorithm: ChecksumAlgorithm, data: &[u8]) -> Expected {
+        let crc = match algorithm {
+            ChecksumAlgorithm::Crc32 => crc_fast::CrcAlgorithm::Crc32IsoHdlc,
+            ChecksumAlgorithm::Crc32c => crc_fast::CrcAlgorithm::Crc32Iscsi,
+            _ => crc_fast::CrcAlgorithm::Crc64Nvme,
+        };
+        let value = crc_fast::checksum(crc, data).to_be_bytes();
+        let bytes = if algorithm == ChecksumAlgorithm::Crc64nvme {
+            &value[..]
+        } else {
+            &value[4..]
+        };
+        expected(
+            algorithm,
+            &base64::engine::general_purpose::STANDARD.encode(bytes),
+        )
+        .unwrap()
     }
 }

@@ -53,9 +53,36 @@ impl<'a> Attempts<'a> {
     /// answers `Ok`; otherwise answers `error` itself (or [`TransferError::Cancelled`] when
     /// `cancel` fires during the wait).
     pub(super) async fn retry_after(&mut self, error: TransferError) -> Result<(), TransferError> {
+        let retried =
+            |policy: &RetryPolicy, attempt, error: &TransferError| policy.retries(attempt, error);
+        self.count_and_wait(error, retried).await
+    }
+
+    /// Counts one failed attempt whose remedy is to start the operation afresh, whatever the
+    /// policy thinks of `error` itself: a download whose object was replaced meanwhile (S3's
+    /// `412` to `If-Match`) starts over with a fresh answer. Reported and waited out like
+    /// [`Self::retry_after`], while attempts remain.
+    ///
+    /// # Errors
+    /// As [`Self::retry_after`].
+    pub(super) async fn start_over_after(
+        &mut self,
+        error: TransferError,
+    ) -> Result<(), TransferError> {
+        let remain =
+            |policy: &RetryPolicy, attempt, _: &TransferError| attempt < policy.max_attempts;
+        self.count_and_wait(error, remain).await
+    }
+
+    /// Counts a failed attempt and, when `again` says so, reports it and waits the backoff.
+    async fn count_and_wait(
+        &mut self,
+        error: TransferError,
+        again: impl Fn(&RetryPolicy, u32, &TransferError) -> bool,
+    ) -> Result<(), TransferError> {
         self.failed = self.failed.saturating_add(1);
         let attempt = self.failed;
-        if !self.policy.retries(attempt, &error) {
+        if !again(&self.policy, attempt, &error) {
             return Err(error);
         }
         let delay = self.policy.random_delay(attempt);
@@ -159,6 +186,30 @@ mod tests {
         assert!(matches!(outcome, Err(TransferError::ProcessingFailed(_))));
         assert_eq!(made, 1);
         assert!(events.seen().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_changed_object_starts_over_while_attempts_remain() {
+        let events = Retries::default();
+        let cancel = CancellationToken::new();
+        let mut attempts = Attempts::new(POLICY, &cancel, &events);
+        let changed = || TransferError::Storage {
+            status: 412,
+            code: Some("PreconditionFailed".into()),
+        };
+        // Not a transient failure by itself, so `retry_after` gives up at once on it.
+        assert!(!POLICY.retries(1, &changed()));
+        assert!(attempts.start_over_after(changed()).await.is_ok());
+        assert!(attempts.start_over_after(changed()).await.is_ok());
+        let last = attempts.start_over_after(changed()).await;
+        assert!(matches!(
+            last,
+            Err(TransferError::Storage { status: 412, .. })
+        ));
+        assert_eq!(
+            events.seen(),
+            [(1, ErrorKind::Storage), (2, ErrorKind::Storage)]
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,9 @@
 //! Downloads: a result's bytes go into its part file, resume with `Range` + `If-Match` after a
 //! cut, start over when the object changed or arrived damaged, and take their final name only
-//! once checked (`part_file.rs`).
+//! once checked (`part_file.rs`). Results of at least
+//! [`EngineOptions::ranged_threshold`](super::EngineOptions::ranged_threshold) bytes download in
+//! several ranges at once (`ranged.rs`); this file holds the entry points and the one stream that
+//! smaller results (and servers that ignore ranges) take.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::download_state::DownloadState;
 use super::part_file::PartFile;
 use super::{Engine, EventSink, ResultOf, TransferEvent, WRITE_BUFFER_BYTES};
-use crate::chunk_writer::{BATCH_BYTES, ChunkWriter};
+use crate::chunk_writer::{BATCH_BYTES, ChunkWriter, Destination};
 use crate::error::TransferError;
 use crate::integrity::{Verified, check_download};
 use crate::names::local_file_name;
@@ -32,6 +35,18 @@ pub struct Downloaded {
     /// The checksum the content was checked against; `None` when the service named none (only
     /// the length was checked).
     pub checksum: Option<ChecksumAlgorithm>,
+}
+
+/// What one download is of, and where it goes.
+pub(super) struct Target<'a> {
+    /// The name the result was asked for by.
+    pub(super) name: &'a str,
+    /// The upload it must be the result of.
+    pub(super) of: &'a ResultOf,
+    /// The results folder.
+    pub(super) dir: &'a Path,
+    /// The file's final name in `dir`, from the object's key.
+    pub(super) file_name: String,
 }
 
 /// A download complete and checked, ready for its final name.
@@ -88,7 +103,8 @@ impl Engine {
         .await
     }
 
-    /// Fetches `answer` into a part file in `dir` and gives it its final name.
+    /// Fetches `answer` into a part file in `dir` and gives it its final name: in ranges when it
+    /// is large enough (`ranged.rs`), else in one stream.
     async fn save_result(
         &self,
         name: &str,
@@ -98,14 +114,38 @@ impl Engine {
         cancel: &CancellationToken,
         events: &dyn EventSink,
     ) -> Result<Downloaded, TransferError> {
-        let file_name = local_file_name(&answer.key);
-        let mut part = PartFile::create(dir, &file_name).await?;
+        let target = Target {
+            name,
+            of,
+            dir,
+            file_name: local_file_name(&answer.key),
+        };
+        if self.is_ranged(&answer) {
+            return self.save_ranged(&target, answer, cancel, events).await;
+        }
+        let part = PartFile::create(dir, &target.file_name).await?;
+        self.save_stream(&target, answer, part, cancel, events)
+            .await
+    }
+
+    /// Fetches `answer` in one stream into `part` (empty) and gives it its final name; the part
+    /// file is removed on failure.
+    pub(super) async fn save_stream(
+        &self,
+        target: &Target<'_>,
+        answer: PresignResponse,
+        mut part: PartFile,
+        cancel: &CancellationToken,
+        events: &dyn EventSink,
+    ) -> Result<Downloaded, TransferError> {
         let result = self
-            .fetch_into(name, of, answer, &mut part, cancel, events)
+            .fetch_into(target.name, target.of, answer, &mut part, cancel, events)
             .await;
         match result {
             Ok(fetched) => {
-                let path = part.finish(fetched.verified, dir, &file_name).await?;
+                let path = part
+                    .finish(fetched.verified, target.dir, &target.file_name)
+                    .await?;
                 Ok(Downloaded {
                     key: fetched.key,
                     path,
@@ -117,6 +157,22 @@ impl Engine {
                 part.discard().await;
                 Err(error)
             }
+        }
+    }
+
+    /// Forgets what a paused, cancelled or failed download of `name` into `dir` kept for a later
+    /// run (with [`EngineOptions::resume_dir`](super::EngineOptions::resume_dir)): removes its
+    /// part file and its journal, so the next download of it starts from the first byte. For
+    /// Cancel and Remove, once the download has ended. Answers whether there was such a download;
+    /// nothing to do without a resume folder.
+    ///
+    /// # Errors
+    /// [`TransferError::Io`] when the download is still running (here or in another process) or
+    /// a file cannot be removed.
+    pub async fn discard_download(&self, name: &str, dir: &Path) -> Result<bool, TransferError> {
+        match &self.options.resume_dir {
+            Some(folder) => super::range_journal::discard(folder, dir, name).await,
+            None => Ok(false),
         }
     }
 
@@ -234,13 +290,17 @@ impl Engine {
     ) -> Result<u64, TransferError> {
         // Writing and hashing happen on a thread of their own, gathered into large writes, so
         // this task only moves chunks from the socket to the writer's queue.
+        let destination = Destination {
+            file: download.part.take_file()?.into_std().await,
+            path: download.part.path().to_owned(),
+            offset: base,
+            durable: false,
+        };
         let writer = ChunkWriter::start(
-            download.part.take_file()?,
+            destination,
             std::mem::take(&mut download.hasher),
             WRITE_BUFFER_BYTES,
-            download.part.path().to_owned(),
-        )
-        .await;
+        );
         let moved = AtomicU64::new(0);
         let mut body = response.bytes_stream();
         let copy = async {
@@ -278,12 +338,14 @@ impl Engine {
         let copied = self.watch(copy, &moved, meter, cancel, events).await;
         // Whatever stopped the copy, the part file then holds exactly the bytes hashed and
         // counted, so a retry can resume from its length.
-        let (file, hasher, written) = writer.finish().await?;
-        download.part.put_back(file);
-        download.hasher = hasher;
-        written?;
+        let written = writer.finish().await?;
+        download
+            .part
+            .put_back(tokio::fs::File::from_std(written.file));
+        download.hasher = written.hasher;
+        written.result?;
         copied??;
-        let received = base + moved.load(Ordering::Relaxed);
+        let received = base + written.written;
         // The ticker samples every 100 ms; the final count must not wait for it.
         download.meter.set(received, self.clock.now());
         Ok(received)

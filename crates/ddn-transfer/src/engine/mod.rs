@@ -23,6 +23,8 @@ mod download;
 mod download_state;
 mod multipart;
 mod part_file;
+mod range_journal;
+mod ranged;
 mod upload;
 mod wait;
 

@@ -12,7 +12,10 @@
 //!   `NAME`, `NAME (1)`, ...: a link fails rather than replace an existing file, even one a racing
 //!   writer has just made;
 //! - a part file that is not finished is removed: by [`PartFile::discard`], and otherwise when it
-//!   is dropped (an error, or a download future dropped half-way).
+//!   is dropped (an error, or a download future dropped half-way), unless a resume journal
+//!   records it ([`PartFile::keep`]): then it stays for the next run to go on with
+//!   ([`PartFile::reopen`]), until that run finishes it or the download is discarded
+//!   ([`remove_kept`]).
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +35,9 @@ pub(super) struct PartFile {
     /// Whether `path` is still this download's file, to be removed if it is not finished. Cleared
     /// once removed or renamed, so a later download that reuses the name is never touched.
     owned: bool,
+    /// Whether a journal records the file, so that it survives being dropped (a crash, a pause)
+    /// for the next run.
+    kept: bool,
 }
 
 impl PartFile {
@@ -59,6 +65,7 @@ impl PartFile {
                         path,
                         file: Some(file),
                         owned: true,
+                        kept: false,
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -72,9 +79,72 @@ impl PartFile {
         ))
     }
 
+    /// Opens the part file `part_name` in `dir` that an earlier run of this download kept, for
+    /// this run to go on with; `None` when it is gone (or `part_name` is not a part file's name).
+    /// It is kept again when dropped.
+    ///
+    /// # Errors
+    /// [`TransferError::Io`] when it is there but cannot be opened.
+    pub(super) async fn reopen(dir: &Path, part_name: &str) -> Result<Option<Self>, TransferError> {
+        let Some(path) = kept_path(dir, part_name) else {
+            return Ok(None);
+        };
+        match tokio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+        {
+            Ok(file) => Ok(Some(Self {
+                path,
+                file: Some(file),
+                owned: true,
+                kept: true,
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(TransferError::io("open", path, e)),
+        }
+    }
+
     /// Where the partial file is.
     pub(super) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The partial file's name in its folder, for the journal that records it.
+    pub(super) fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Whether the file survives being dropped unfinished: `true` while a journal records it.
+    pub(super) fn keep(&mut self, kept: bool) {
+        self.kept = kept;
+    }
+
+    /// A handle of its own on the file, for a writer of one range (its writes are positioned, so
+    /// handles share no cursor).
+    ///
+    /// # Errors
+    /// [`TransferError::Io`] when the handle cannot be made.
+    pub(super) async fn handle(&self) -> Result<std::fs::File, TransferError> {
+        let file = self.file.as_ref().ok_or_else(|| closed(&self.path))?;
+        let clone = file.try_clone().await;
+        let clone = clone.map_err(|e| TransferError::io("write", &self.path, e))?;
+        Ok(clone.into_std().await)
+    }
+
+    /// Sets the file's length: the object's size for a download in ranges, whose ranges land at
+    /// their offsets in any order (the file is sparse where nothing was written yet).
+    ///
+    /// # Errors
+    /// [`TransferError::Io`] when the length cannot be set.
+    pub(super) async fn set_len(&mut self, length: u64) -> Result<(), TransferError> {
+        let file = self.file.as_mut().ok_or_else(|| closed(&self.path))?;
+        let error_at = |e| TransferError::io("write", &self.path, e);
+        file.set_len(length).await.map_err(error_at)
     }
 
     /// Takes the open file out, for a writer that gives it back ([`Self::put_back`]).
@@ -160,14 +230,40 @@ impl PartFile {
 }
 
 impl Drop for PartFile {
-    /// Removes a part file that was neither finished nor discarded. A blocking call, but one
-    /// `unlink` only.
+    /// Removes a part file that was neither finished nor discarded, unless a journal records it.
+    /// A blocking call, but one `unlink` only.
     fn drop(&mut self) {
         self.file = None;
-        if self.owned {
+        if self.owned && !self.kept {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Removes the part file `part_name` in `dir` that a journal recorded, for a download discarded
+/// or started over; nothing when it is gone or `part_name` is not a part file's name (a journal
+/// never makes this remove anything else).
+///
+/// # Errors
+/// [`TransferError::Io`] when it is there and cannot be removed.
+pub(super) async fn remove_kept(dir: &Path, part_name: &str) -> Result<(), TransferError> {
+    let Some(path) = kept_path(dir, part_name) else {
+        return Ok(());
+    };
+    match tokio::fs::remove_file(&path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(TransferError::io("remove", path, e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The path of the part file `part_name` in `dir`, when it is one file name ending in `.part`.
+fn kept_path(dir: &Path, part_name: &str) -> Option<PathBuf> {
+    part_name
+        .strip_suffix(".part")
+        .filter(|stem| !stem.is_empty())
+        .and_then(|_| child_path(dir, part_name))
 }
 
 /// The error of an operation on a part file whose file a writer has taken.
