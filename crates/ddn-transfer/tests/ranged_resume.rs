@@ -391,3 +391,23 @@ async fn a_kept_range_that_lost_its_crc_is_fetched_again_alone() {
         "{served} bytes served for {missing} missing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_now_too_small_for_ranges_leaves_nothing_of_the_large_one() {
+    let net = net(SLOW).await;
+    put_result(&net.stack, "shrunk.raw", &sample_bytes(16 * MIB, 28)).await;
+    let (dir, resume) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let engine = engine(net.stack.api_url(), ranged(MIB, Some(resume.path())));
+    download_until_recorded(&engine, &net, "shrunk.raw", dir.path(), resume.path(), 2).await;
+    let small = sample_bytes(100 * KIB, 29);
+    put_result(&net.stack, "shrunk.raw", &small).await;
+
+    let downloaded = download(&engine, "shrunk.raw", dir.path(), &Events::default()).await;
+    assert!(std::fs::read(&downloaded.path).unwrap() == small);
+    assert_eq!(
+        files_in(dir.path()),
+        ["shrunk.raw"],
+        "the large one's part file went"
+    );
+    assert!(journals(resume.path()).is_empty());
+}

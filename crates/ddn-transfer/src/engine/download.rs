@@ -123,6 +123,9 @@ impl Engine {
         if self.is_ranged(&answer) {
             return self.save_ranged(&target, answer, cancel, events).await;
         }
+        if let Some(folder) = &self.options.resume_dir {
+            super::range_journal::forget_earlier(folder, dir, name).await;
+        }
         let part = PartFile::create(dir, &target.file_name).await?;
         self.save_stream(&target, answer, part, cancel, events)
             .await

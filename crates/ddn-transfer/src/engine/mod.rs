@@ -15,8 +15,10 @@
 //!
 //! The parts: [`upload`](Engine::upload) in `upload.rs`,
 //! [`wait_for_result`](Engine::wait_for_result) in `wait.rs`, [`download`](Engine::download) in
-//! `download.rs` (its state between attempts in `download_state.rs`), the attempts and retries all
-//! three share in `attempts.rs`, and the part file with its final name in `part_file.rs`.
+//! `download.rs` (its state between attempts in `download_state.rs`; large results in ranges,
+//! several at once, in `ranged.rs`, with the journal that resumes them after a restart in
+//! `range_journal.rs`), the attempts and retries all three share in `attempts.rs`, and the part
+//! file with its final name in `part_file.rs`.
 
 mod attempts;
 mod download;

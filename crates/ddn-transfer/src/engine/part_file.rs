@@ -403,4 +403,50 @@ mod tests {
         assert!(files_in(dir.path()).is_empty());
         assert!(!dir.path().parent().unwrap().join("scan.png").exists());
     }
+
+    #[tokio::test]
+    async fn a_kept_part_file_survives_its_drop_for_the_next_run_until_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut part = part_with(dir.path(), "scan.png", "half").await;
+        part.keep(true);
+        assert_eq!(part.name(), "scan.png.part");
+        drop(part);
+        assert_eq!(files_in(dir.path()), ["scan.png.part: half"]);
+        // The next run opens it as it was, and a reopened file is kept again when dropped.
+        let mut again = PartFile::reopen(dir.path(), "scan.png.part")
+            .await
+            .unwrap()
+            .unwrap();
+        again.set_len(8).await.unwrap();
+        drop(again);
+        assert_eq!(files_in(dir.path()), ["scan.png.part: half\0\0\0\0"]);
+        remove_kept(dir.path(), "scan.png.part").await.unwrap();
+        assert!(files_in(dir.path()).is_empty());
+        // Gone, or never there: nothing to open, nothing to remove.
+        assert!(
+            PartFile::reopen(dir.path(), "scan.png.part")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        remove_kept(dir.path(), "scan.png.part").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_journal_names_only_part_files_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("results");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::write(inner.join("scan.png"), "a finished result").unwrap();
+        std::fs::write(dir.path().join("outside.part"), "not in the folder").unwrap();
+        for name in ["scan.png", "../outside.part", ".part", "", "sub/x.part"] {
+            remove_kept(&inner, name).await.unwrap();
+            assert!(
+                PartFile::reopen(&inner, name).await.unwrap().is_none(),
+                "{name}"
+            );
+        }
+        assert_eq!(files_in(&inner), ["scan.png: a finished result"]);
+        assert!(dir.path().join("outside.part").exists());
+    }
 }

@@ -318,6 +318,13 @@ pub(super) async fn discard(folder: &Path, dir: &Path, name: &str) -> Result<boo
     }
 }
 
+/// Removes what an earlier download in ranges of `name` into `dir` kept, best effort: for a
+/// download of it in one stream (the result is now below the threshold), which has no use for it.
+/// Left alone while another process runs that download.
+pub(super) async fn forget_earlier(folder: &Path, dir: &Path, name: &str) {
+    forget(folder, &job_of(dir, name), dir).await;
+}
+
 /// [`discard`], best effort: for a download about to start afresh.
 async fn forget(folder: &Path, job: &JobId, dir: &Path) {
     let (owned_folder, owned_job) = (folder.to_owned(), job.clone());
