@@ -393,9 +393,19 @@ impl Engine {
                 Err(RangeFailure::Retry(error)) => error,
             };
             if matches!(error, TransferError::Integrity(_)) {
-                // What this range got is not to be trusted: it is fetched again whole.
+                // What this range got is not to be trusted: it is fetched again whole (and
+                // counted again; the progress shown holds still meanwhile).
+                pass.counted.fetch_sub(done, Ordering::Relaxed);
                 done = 0;
                 hasher = Hasher::for_range(pass.expected.as_ref());
+            } else if done == span.length {
+                // Every byte was written before the answer failed (a connection dropped after
+                // the last byte): the range is done.
+                return Ok(RangeOnDisk {
+                    offset: span.offset,
+                    length: span.length,
+                    crc: hasher.crc(),
+                });
             }
             attempts.retry_after(error).await.map_err(Stop::Failed)?;
             let fresh = self
