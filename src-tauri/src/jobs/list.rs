@@ -396,4 +396,63 @@ mod tests {
         // The engine removes the journal only once S3 has aborted the multipart upload.
         assert_eq!(journals(&resume), Vec::<PathBuf>::new(), "given up");
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_download_keeps_its_ranges_and_a_cancel_gives_them_up() {
+        use ddn_testkit::fault_proxy::{Direction, Fault};
+        use ddn_testkit::s3::{self, Bucket};
+
+        use crate::jobs::testing::{Stack, journals};
+
+        let stack = Stack::start().await;
+        let size = 8 * 1024 * 1024;
+        let result = ddn_testkit::samples::sample_bytes(size, 5);
+        s3::put(stack.local(), Bucket::Output, "users/dev/big.bin", result).await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let resume = dir.path().join("resume");
+        let results = dir.path().join("results");
+        let backend = stack.resumable_backend(results.clone(), resume.clone());
+        // Each connection to S3 carries one 1 MiB range, then stalls in the middle of the next:
+        // the download stays half done.
+        stack.proxy.plan((0..8).map(|_| Fault::StallAfter {
+            direction: Direction::Downstream,
+            bytes: 1_600_000,
+            pause: std::time::Duration::from_secs(60),
+        }));
+        let jobs = open(dir.path().join("transfers.json"), backend);
+        let id = jobs.add_result("big.bin".into(), size as u64);
+        let part_files = || -> Vec<PathBuf> {
+            std::fs::read_dir(&results)
+                .map(|entries| {
+                    entries
+                        .filter_map(Result::ok)
+                        .map(|entry| entry.path())
+                        .filter(|path| path.extension().is_some_and(|e| e == "part"))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let started = std::time::Instant::now();
+        while journals(&resume).is_empty() || part_files().is_empty() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the ranged download never started: {:?}",
+                jobs.records()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+
+        jobs.pause(&id).expect("paused");
+        until_idle(&jobs).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(jobs.records()[0].status, Status::Paused);
+        assert_eq!(journals(&resume).len(), 1, "a pause keeps the journal");
+        assert_eq!(part_files().len(), 1, "and the part file");
+
+        jobs.cancel(&id).expect("cancelled");
+        until_idle(&jobs).await;
+        assert_eq!(journals(&resume), Vec::<PathBuf>::new(), "given up");
+        assert_eq!(part_files(), Vec::<PathBuf>::new(), "no part file is left");
+        assert!(!results.join("big.bin").exists(), "nor a result");
+    }
 }

@@ -55,9 +55,11 @@ impl Jobs {
                     Leftover::Upload { source, name } => {
                         engine.discard_upload(source, name).await.map(drop)
                     }
-                    // A download that does not finish removes its part file itself, and keeps
-                    // no journal yet: nothing to give up.
-                    Leftover::Download { .. } | Leftover::Nothing => Ok(()),
+                    Leftover::Download { name } => engine
+                        .discard_download(name, &jobs.inner.backend.results_dir())
+                        .await
+                        .map(drop),
+                    Leftover::Nothing => Ok(()),
                 };
                 if let Err(error) = given_up {
                     tracing::warn!(%error, "what a stopped transfer kept could not be given up");

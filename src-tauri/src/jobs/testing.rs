@@ -107,12 +107,19 @@ impl Stack {
     }
 
     /// [`Self::backend`] whose engine keeps the journals of unfinished transfers in `resume`, as
-    /// the app's does.
+    /// the app's does, and downloads results from 1 MiB up in ranges of 1 MiB, two at once.
     pub fn resumable_backend(&self, results: PathBuf, resume: PathBuf) -> Arc<dyn Backend> {
         self.backend_with(results, Some(resume))
     }
 
+    /// The stack itself, to put results on its S3.
+    pub fn local(&self) -> &LocalStack {
+        &self.stack
+    }
+
     fn backend_with(&self, results: PathBuf, resume_dir: Option<PathBuf>) -> Arc<dyn Backend> {
+        const MIB: u64 = 1024 * 1024;
+        let resumable = resume_dir.is_some();
         let api = ApiClient::new(
             ddn_transfer::http_client().expect("an HTTP client"),
             self.stack.api_url(),
@@ -127,6 +134,11 @@ impl Stack {
             multipart_threshold: 0,
             ..EngineOptions::default()
         };
+        if resumable {
+            options.ranged_threshold = MIB;
+            options.range_size = MIB;
+            options.ranges_in_flight = 2;
+        }
         // No pause before a retry, so its event says the same on every run.
         options.retry.initial_delay = Duration::ZERO;
         let engine = Engine::with_clock(api, options, Arc::new(Stopped(Instant::now())));
