@@ -104,23 +104,27 @@ fn journals(data_home: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// "Resuming: 33.6 MB of 83.9 MB already sent" as (33.6e6, 83.9e6) bytes, to the figures' precision.
+/// "Resuming: 33.6 of 83.9 MB already sent" (or "Resuming: 950 kB of 83.9 MB ...") as
+/// (33.6e6, 83.9e6) bytes, to the figures' precision.
 fn resuming_figures(text: &str) -> Option<(f64, f64)> {
     let rest = text
         .strip_prefix("Resuming: ")?
         .strip_suffix(" already sent")?;
     let (done, total) = rest.split_once(" of ")?;
-    let bytes = |figure: &str| -> Option<f64> {
-        let (number, unit) = figure.split_once(' ')?;
-        let scale = match unit {
-            "kB" => 1e3,
-            "MB" => 1e6,
-            "GB" => 1e9,
-            _ => return None,
-        };
-        Some(number.parse::<f64>().ok()? * scale)
+    let scale = |unit: &str| match unit {
+        "B" => Some(1.0),
+        "kB" => Some(1e3),
+        "MB" => Some(1e6),
+        "GB" => Some(1e9),
+        _ => None,
     };
-    Some((bytes(done)?, bytes(total)?))
+    let (total_number, total_unit) = total.split_once(' ')?;
+    // The part leaves out its unit when it is the whole's.
+    let (done_number, done_unit) = done.split_once(' ').unwrap_or((done, total_unit));
+    Some((
+        done_number.parse::<f64>().ok()? * scale(done_unit)?,
+        total_number.parse::<f64>().ok()? * scale(total_unit)?,
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,22 @@ export function formatBytes(bytes) {
 }
 
 /**
+ * A part of a whole, both sizes as {@link formatBytes} writes them, except that the part drops
+ * its unit when the whole has the same one: ("3.1", "7.9 GB"), read as "3.1 of 7.9 GB", but
+ * ("950 MB", "7.9 GB").
+ * @param {number} part
+ * @param {number} whole
+ * @returns {[string, string]}
+ */
+export function formatBytesOf(part, whole) {
+  const partText = formatBytes(part);
+  const wholeText = formatBytes(whole);
+  const unit = (/** @type {string} */ text) => text.slice(text.indexOf(" "));
+  const sameUnit = partText !== "–" && wholeText !== "–" && unit(partText) === unit(wholeText);
+  return [sameUnit ? partText.slice(0, partText.indexOf(" ")) : partText, wholeText];
+}
+
+/**
  * A speed as "12.5 MB/s"; "–" when unknown.
  * @param {number | null | undefined} bytesPerSecond
  */

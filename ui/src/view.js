@@ -7,7 +7,7 @@
 
 import { actionsFor } from "./actions.js";
 import { totals } from "./transfers.js";
-import { formatBytes, formatDuration, formatSpeed, percent } from "./format.js";
+import { formatBytes, formatBytesOf, formatDuration, formatSpeed, percent } from "./format.js";
 import { errorMessage } from "./i18n.js";
 
 /**
@@ -322,9 +322,10 @@ export function detail(row, { t }) {
   if (row.status === "processing") return t("row.processing");
   if (row.status === "paused") return t("row.paused");
   if (row.status === "uploading" || row.status === "downloading") {
+    const uploading = row.status === "uploading";
     if (row.resuming) {
-      const key = row.status === "uploading" ? "row.resumingUpload" : "row.resumingDownload";
-      return t(key, { done: formatBytes(row.resuming.alreadySent), total: formatBytes(row.resuming.total) });
+      const [done, total] = formatBytesOf(row.resuming.alreadySent, row.resuming.total);
+      return t(uploading ? "row.resumingUpload" : "row.resumingDownload", { done, total });
     }
     const progress = t("row.progress", {
       done: formatBytes(row.transferred),
@@ -332,9 +333,10 @@ export function detail(row, { t }) {
       speed: formatSpeed(row.bytesPerSecond),
       left: formatDuration(row.etaSeconds, t),
     });
-    // The note keys are fixed; a reason this page does not know gets no note rather than a key.
-    const note = row.startedOver ? t(`row.startedOver.${row.startedOver}`) : "";
-    return note && note !== `row.startedOver.${row.startedOver}` ? `${note} ${progress}` : progress;
+    // A reason this page does not know gets no note rather than a message key.
+    const noteKey = `row.${uploading ? "startedOverUpload" : "startedOverDownload"}.${row.startedOver}`;
+    const note = row.startedOver ? t(noteKey) : noteKey;
+    return note !== noteKey ? `${note} ${progress}` : progress;
   }
   return "";
 }

@@ -55,6 +55,14 @@ test("time left shows the two largest units, in each language", () => {
   assert.equal(formatDuration(null, en), "–");
 });
 
+test("a part of a whole drops its unit when the whole has the same one", async () => {
+  const { formatBytesOf } = await import("../src/format.js");
+  assert.deepEqual(formatBytesOf(3_100_000_000, 7_900_000_000), ["3.1", "7.9 GB"]);
+  assert.deepEqual(formatBytesOf(950_000_000, 7_900_000_000), ["950 MB", "7.9 GB"]);
+  assert.deepEqual(formatBytesOf(0, 10), ["0", "10 B"]);
+  assert.deepEqual(formatBytesOf(-1, 10), ["–", "10 B"]);
+});
+
 test("progress bars stay between 0 and 100", () => {
   assert.equal(percent(0, 100), 0);
   assert.equal(percent(50, 200), 25);
@@ -107,10 +115,12 @@ test("a paused, resumed or restarted row says so in the row's language", async (
   const en = { t: translator("en"), language: "en" };
   const ko = { t: translator("ko"), language: "ko" };
   const resuming = { ...base, resuming: { alreadySent: 3_100_000_000, total: 7_900_000_000 } };
-  assert.equal(detail({ ...resuming, status: "uploading" }, en), "Resuming: 3.1 GB of 7.9 GB already sent");
-  assert.equal(detail({ ...resuming, status: "uploading" }, ko), "이어서 보내는 중: 7.9 GB 중 3.1 GB 전송 완료");
-  assert.equal(detail({ ...resuming, status: "downloading" }, en), "Resuming: 3.1 GB of 7.9 GB already received");
-  assert.equal(detail({ ...resuming, status: "downloading" }, ko), "이어서 받는 중: 7.9 GB 중 3.1 GB 수신 완료");
+  assert.equal(detail({ ...resuming, status: "uploading" }, en), "Resuming: 3.1 of 7.9 GB already sent");
+  assert.equal(detail({ ...resuming, status: "uploading" }, ko), "이어서 보내는 중: 7.9 GB 중 3.1 전송 완료");
+  assert.equal(detail({ ...resuming, status: "downloading" }, en), "Resuming: 3.1 of 7.9 GB already received");
+  assert.equal(detail({ ...resuming, status: "downloading" }, ko), "이어서 받는 중: 7.9 GB 중 3.1 수신 완료");
+  const little = { ...base, resuming: { alreadySent: 950_000_000, total: 7_900_000_000 } };
+  assert.equal(detail({ ...little, status: "uploading" }, en), "Resuming: 950 MB of 7.9 GB already sent");
   assert.equal(
     detail({ ...base, status: "uploading", transferred: 0, startedOver: "fileChanged" }, en),
     "The file changed since it was paused; sending it again from the start. 0 B of 7.9 GB · – · – left",
@@ -119,6 +129,20 @@ test("a paused, resumed or restarted row says so in the row's language", async (
     detail({ ...base, status: "uploading", transferred: 0, startedOver: "expired" }, ko),
     "이전 업로드가 만료되어 다시 보냅니다. 7.9 GB 중 0 B · – · – 남음",
   );
+  // A download that starts over says it fetches the result again, not that it sends a file.
+  assert.equal(
+    detail({ ...base, status: "downloading", transferred: 0, startedOver: "expired" }, en),
+    "The result changed since its download began; fetching it again from the start. 0 B of 7.9 GB · – · – left",
+  );
+  for (const reason of ["fileChanged", "expired", "recordDamaged"]) {
+    for (const status of ["uploading", "downloading"]) {
+      for (const t of [en, ko]) {
+        const line = detail({ ...base, status, startedOver: reason }, t);
+        assert.ok(!line.includes("row."), `${status} ${reason} in ${t.language}: ${line}`);
+        assert.notEqual(line, detail({ ...base, status }, t), `${status} ${reason} has a note`);
+      }
+    }
+  }
   // A reason this page does not know yet shows the progress alone, never a message key.
   assert.equal(
     detail({ ...base, status: "uploading", startedOver: "somethingNew" }, en),
