@@ -95,7 +95,7 @@ ensure_encryption() {
         note "default encryption $algorithm with the AWS managed key: kept"
       else
         note "default encryption $algorithm with key $key: kept"
-        warn "bucket $bucket encrypts with the KMS key $key: the key's policy must let the role $DDN_LAMBDA_ROLE (and the processor) use it (kms:GenerateDataKey to upload, kms:Decrypt to download); these scripts do not grant that"
+        warn "bucket $bucket encrypts with the KMS key $key: the key's policy must let the role $DDN_LAMBDA_ROLE (and the processor) use it (kms:GenerateDataKey to upload, and kms:Decrypt too for multipart uploads, whose parts S3 decrypts to assemble them, and to download); these scripts do not grant that"
       fi
       ;;
   esac
