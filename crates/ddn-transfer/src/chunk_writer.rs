@@ -7,8 +7,8 @@
 //!
 //! Invariant: when [`ChunkWriter::finish`] returns, the hasher has seen exactly the bytes written
 //! (its `written` count, from the start offset on); without an error, those are every chunk
-//! [`ChunkWriter::send`] accepted, in order, and when the writer was asked to be
-//! [durable](Destination::durable) they are on disk.
+//! [`ChunkWriter::send`] accepted, in order, written to the file (not yet synced: a caller that
+//! needs them on disk syncs the file, once for all the writers that finished).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -91,10 +91,6 @@ pub(crate) struct Destination {
     pub(crate) path: PathBuf,
     /// Where the first byte goes.
     pub(crate) offset: u64,
-    /// Whether the written bytes are synced to the disk (`fdatasync`) before
-    /// [`ChunkWriter::finish`] answers: a ranged download records a range as done only once its
-    /// bytes are on disk.
-    pub(crate) durable: bool,
 }
 
 /// What a writer did, given back by [`ChunkWriter::finish`].
@@ -105,7 +101,7 @@ pub(crate) struct Written {
     pub(crate) hasher: Hasher,
     /// Bytes written from the start offset on.
     pub(crate) written: u64,
-    /// The first write (or sync) error, if any.
+    /// The first write error, if any.
     pub(crate) result: Result<(), TransferError>,
 }
 
@@ -129,12 +125,7 @@ impl ChunkWriter {
     /// Starts writing at `destination`'s offset, gathering chunks into writes of
     /// `buffer_bytes`, and hashing on from `hasher`'s state.
     pub(crate) fn start(destination: Destination, hasher: Hasher, buffer_bytes: usize) -> Self {
-        let Destination {
-            file,
-            path,
-            offset,
-            durable,
-        } = destination;
+        let Destination { file, path, offset } = destination;
         let (batches, mut queue) = mpsc::channel::<Vec<Bytes>>(QUEUE_BATCHES);
         let thread = tokio::task::spawn_blocking(move || {
             // A second handle on the file, for the thread that pushes written data to the disk.
@@ -172,15 +163,11 @@ impl ChunkWriter {
                 drop(wake);
                 let flushed = out.flush();
                 let (target, _) = out.into_parts();
-                let mut result = result.and(flushed);
-                if durable && result.is_ok() {
-                    result = target.file.sync_data();
-                }
                 Outcome {
                     written: target.offset - offset,
                     file: target.file,
                     hasher,
-                    result,
+                    result: result.and(flushed),
                 }
             })
         });
@@ -198,8 +185,7 @@ impl ChunkWriter {
         self.batches.send(batch).await.is_ok()
     }
 
-    /// Waits for every accepted chunk to be written and flushed (and synced, for a durable
-    /// writer); gives back the file and the hasher (also after a write error, so the caller can
+    /// Waits for every accepted chunk to be written and flushed; gives back the file and the hasher (also after a write error, so the caller can
     /// clean up), the count written, and the first error.
     ///
     /// # Errors
@@ -238,13 +224,12 @@ mod tests {
         .unwrap()
     }
 
-    fn destination(path: &std::path::Path, offset: u64, durable: bool) -> Destination {
+    fn destination(path: &std::path::Path, offset: u64) -> Destination {
         let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
         Destination {
             file,
             path: path.to_owned(),
             offset,
-            durable,
         }
     }
 
@@ -256,7 +241,7 @@ mod tests {
         let mut hasher = Hasher::for_expected(Some(&md5_of(b"")));
         hasher.update(b"head:");
 
-        let writer = ChunkWriter::start(destination(&path, 5, false), hasher, 7);
+        let writer = ChunkWriter::start(destination(&path, 5), hasher, 7);
         let mut expected = b"head:".to_vec();
         for i in 0..200u32 {
             let chunk = format!("chunk {i};").into_bytes();
@@ -279,9 +264,9 @@ mod tests {
         std::fs::write(&path, b"").unwrap();
         // The second range is written first and the first is sent in many small chunks: each
         // lands at its own offset whatever the order, the file's cursor playing no part.
-        let second = ChunkWriter::start(destination(&path, 6, true), Hasher::Off, 4);
+        let second = ChunkWriter::start(destination(&path, 6), Hasher::Off, 4);
         assert!(second.send(vec![Bytes::from_static(b"world!")]).await);
-        let first = ChunkWriter::start(destination(&path, 0, true), Hasher::Off, 4);
+        let first = ChunkWriter::start(destination(&path, 0), Hasher::Off, 4);
         for byte in b"hello " {
             assert!(first.send(vec![Bytes::copy_from_slice(&[*byte])]).await);
         }
@@ -306,7 +291,6 @@ mod tests {
             file,
             path: path.clone(),
             offset: 0,
-            durable: true,
         };
         let writer = ChunkWriter::start(destination, Hasher::default(), 4);
         let mut refused = false;

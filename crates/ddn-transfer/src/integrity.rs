@@ -277,10 +277,62 @@ pub(crate) fn range_intact(
     Ok(read == range.length && hasher.crc() == Some(recorded))
 }
 
+/// The whole-object digest of a download in ranges whose checksum does not combine (MD5, SHA),
+/// computed by reading the part file back in order: while the download runs, as far as its
+/// ranges are on disk from the first byte on, and the rest at the end ([`check_ranges`]), so the
+/// check after the last range reads only what arrived last.
+pub(crate) struct ReadBack {
+    hasher: Hasher,
+    /// Bytes hashed from the start of the file.
+    hashed: u64,
+}
+
+impl ReadBack {
+    /// A digest from the first byte, for `expected` when it is neither absent nor a CRC.
+    pub(crate) fn new(expected: Option<&Expected>) -> Option<Self> {
+        let expected = expected.filter(|e| e.crc_algorithm().is_none())?;
+        Some(Self {
+            hasher: Hasher::for_expected(Some(expected)),
+            hashed: 0,
+        })
+    }
+
+    /// Bytes hashed so far, from the start of the file.
+    pub(crate) fn hashed(&self) -> u64 {
+        self.hashed
+    }
+
+    /// Reads the part file at `path` on from where the digest stands up to `upto`. Blocking.
+    ///
+    /// # Errors
+    /// The file system's error (the digest is then of no further use).
+    pub(crate) fn advance(&mut self, path: &Path, upto: u64) -> std::io::Result<()> {
+        let length = upto.saturating_sub(self.hashed);
+        let read = read_into(path, self.hashed, length, &mut self.hasher)?;
+        self.hashed += read;
+        Ok(())
+    }
+}
+
+/// Where the ranges in `ranges` reach from the first byte on without a gap.
+pub(crate) fn contiguous_end(ranges: &[RangeOnDisk]) -> u64 {
+    let mut offsets: Vec<(u64, u64)> = ranges.iter().map(|r| (r.offset, r.length)).collect();
+    offsets.sort_unstable();
+    let mut end = 0u64;
+    for (offset, length) in offsets {
+        if offset != end {
+            break;
+        }
+        end = end.saturating_add(length);
+    }
+    end
+}
+
 /// Checks a download made in ranges, from the part file at `path`: the ranges must cover the
 /// `total` bytes exactly, once each, and the file must hold that many; then, when the service
 /// named a checksum, the content must match it: a CRC is combined from the ranges' CRCs, any
-/// other checksum (or a range without its CRC) is computed by reading the file once. Blocking.
+/// other checksum (or a range without its CRC) is computed by reading the file: on from
+/// `read_back`, the digest made while the ranges arrived, when there is one. Blocking.
 ///
 /// # Errors
 /// [`TransferError::Integrity`] saying what differs; [`TransferError::Io`] when the file cannot
@@ -290,6 +342,7 @@ pub(crate) fn check_ranges(
     total: u64,
     ranges: &[RangeOnDisk],
     expected: Option<&Expected>,
+    read_back: Option<ReadBack>,
 ) -> Result<Verified, TransferError> {
     let mut ranges = ranges.to_vec();
     ranges.sort_by_key(|range| range.offset);
@@ -331,9 +384,12 @@ pub(crate) fn check_ranges(
             expected.is_crc(whole)
         }
         _ => {
-            let mut hasher = Hasher::for_expected(Some(expected));
-            let read = read_into(path, 0, total, &mut hasher).map_err(read_error)?;
-            read == total && hasher.matches(expected)
+            let mut read_back = read_back.unwrap_or(ReadBack {
+                hasher: Hasher::for_expected(Some(expected)),
+                hashed: 0,
+            });
+            read_back.advance(path, total).map_err(read_error)?;
+            read_back.hashed == total && read_back.hasher.matches(expected)
         }
     };
     if matches {
@@ -470,9 +526,9 @@ mod tests {
             // by `range_intact`).
             let (_dir, zeros) = part_file(&vec![0; data.len()]);
             let total = data.len() as u64;
-            assert!(check_ranges(&zeros, total, &ranges, Some(&expected)).is_ok());
+            assert!(check_ranges(&zeros, total, &ranges, Some(&expected), None).is_ok());
             ranges[3].crc = ranges[3].crc.map(|crc| crc ^ 1);
-            let error = check_ranges(&zeros, total, &ranges, Some(&expected)).unwrap_err();
+            let error = check_ranges(&zeros, total, &ranges, Some(&expected), None).unwrap_err();
             let name = expected.algorithm_name();
             assert_eq!(
                 error.to_string(),
@@ -489,14 +545,48 @@ mod tests {
         assert!(ranges.iter().all(|range| range.crc.is_none()));
         let (_dir, path) = part_file(&data);
         let total = data.len() as u64;
-        assert!(check_ranges(&path, total, &ranges, Some(&md5)).is_ok());
+        assert!(check_ranges(&path, total, &ranges, Some(&md5), None).is_ok());
         let mut corrupt = data.clone();
         corrupt[40_000] ^= 0x20;
         std::fs::write(&path, &corrupt).unwrap();
-        let error = check_ranges(&path, total, &ranges, Some(&md5)).unwrap_err();
+        let error = check_ranges(&path, total, &ranges, Some(&md5), None).unwrap_err();
         assert_eq!(error.to_string(), damaged("the MD5 checksum differs"));
         // With no checksum named, only the length is checked.
-        assert!(check_ranges(&path, total, &ranges, None).is_ok());
+        assert!(check_ranges(&path, total, &ranges, None, None).is_ok());
+    }
+
+    #[test]
+    fn a_digest_read_back_while_ranges_arrive_ends_the_same() {
+        let data = sample_data(30_000);
+        let md5 = md5_checksum(&data);
+        let (_dir, path) = part_file(&data);
+        let ranges = ranges_of(&data, 4_000, Some(&md5));
+        // The ranges that came first, out of order: the digest goes as far as they reach.
+        let mut read_back = ReadBack::new(Some(&md5)).unwrap();
+        let first = [ranges[1], ranges[0], ranges[3]];
+        assert_eq!(contiguous_end(&first), 8_000);
+        read_back.advance(&path, contiguous_end(&first)).unwrap();
+        assert_eq!(read_back.hashed(), 8_000);
+        let total = data.len() as u64;
+        assert!(check_ranges(&path, total, &ranges, Some(&md5), Some(read_back)).is_ok());
+        // What was hashed early is not read again: damage behind it goes unseen by the check,
+        // so the digest must only ever go over bytes that are final (whole ranges on disk).
+        let mut read_back = ReadBack::new(Some(&md5)).unwrap();
+        read_back.advance(&path, 8_000).unwrap();
+        damage_at(&path, 100);
+        assert!(check_ranges(&path, total, &ranges, Some(&md5), Some(read_back)).is_ok());
+        let error = check_ranges(&path, total, &ranges, Some(&md5), None).unwrap_err();
+        assert_eq!(error.to_string(), damaged("the MD5 checksum differs"));
+        // CRCs combine, and nothing is read back for them.
+        let crc = whole_crc(ChecksumAlgorithm::Crc32c, &data);
+        assert!(ReadBack::new(Some(&crc)).is_none());
+        assert!(ReadBack::new(None).is_none());
+    }
+
+    fn damage_at(path: &std::path::Path, offset: usize) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[offset] ^= 1;
+        std::fs::write(path, bytes).unwrap();
     }
 
     #[test]
@@ -506,7 +596,7 @@ mod tests {
         let ranges = ranges_of(&data, 3_000, None);
         let total = data.len() as u64;
         let check = |ranges: &[RangeOnDisk], total| {
-            check_ranges(&path, total, ranges, None)
+            check_ranges(&path, total, ranges, None, None)
                 .map(drop)
                 .map_err(|e| e.to_string())
         };

@@ -297,7 +297,6 @@ impl Engine {
             file: download.part.take_file()?.into_std().await,
             path: download.part.path().to_owned(),
             offset: base,
-            durable: false,
         };
         let writer = ChunkWriter::start(
             destination,

@@ -4,8 +4,9 @@
 //! length, and its CRC when the object's checksum is one).
 //!
 //! Invariants:
-//! - a range is recorded only once its bytes are synced to the part file (the writers are durable
-//!   and the journal syncs each line), so a crash never leaves a recorded range unwritten;
+//! - a range is recorded only once its bytes are synced to the part file (the download syncs the
+//!   file before it hands finished ranges to [`RangeJournal::record`], and the journal syncs
+//!   each line), so a crash never leaves a recorded range unwritten;
 //! - a run goes on with what an earlier one kept only when the object is the same (key, ETag,
 //!   size and checksum) and the part file is there with the object's length; anything else starts
 //!   over, and the old part file is removed;
@@ -370,7 +371,7 @@ impl RangeJournal {
         }
     }
 
-    /// Records a finished range, whose bytes are on disk. A line that cannot be written only
+    /// Records a finished range, whose bytes the caller has synced to disk. A line that cannot be written only
     /// means the range is fetched again after a restart, so that is logged, not an error.
     pub(super) async fn record(&self, range: RangeOnDisk) {
         let journal = Arc::clone(&self.journal);

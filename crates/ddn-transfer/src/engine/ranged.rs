@@ -5,9 +5,10 @@
 //!
 //! The ranges wait in a queue and each connection takes the next as it finishes one, so a fast
 //! connection takes more of them. Each range is retried on its own (`attempts.rs`) with a fresh
-//! URL, going on inside the range after a cut; a range is done once its bytes are on disk, and
-//! is then recorded in the download's journal, when there is one (`range_journal.rs`), so a new
-//! run fetches only the ranges missing.
+//! URL, going on inside the range after a cut; a finished range is recorded in the download's
+//! journal, when there is one (`range_journal.rs`), once the part file is synced, so a new run
+//! fetches only the ranges missing. The sync and the journal line are made apart from the
+//! connections, which go on with the next range meanwhile.
 //!
 //! What a server answers decides the rest:
 //! - `206` with the `Content-Range` asked (and the object's ETag, when it names one): the bytes;
@@ -18,7 +19,8 @@
 //!   download starts over from zero with a fresh answer.
 //!
 //! Integrity (`integrity::check_ranges`): a CRC is combined from the ranges' CRCs, computed as
-//! they were written; an MD5 or SHA is computed by reading the finished part file once; with no
+//! they were written; an MD5 or SHA is computed by reading the part file back once, in order, as
+//! far as its ranges are on disk while the others arrive, and the rest at the end; with no
 //! checksum named (a multipart result without a full-object checksum, whose ETag is an MD5 of
 //! its parts' MD5s), the length is checked and every range was served by the same ETag
 //! (`If-Match`, and an answer naming another ETag refused). Only then does the part file take its
@@ -41,6 +43,7 @@ use bytes::Bytes;
 use ddn_api::PresignResponse;
 use futures_util::StreamExt as _;
 use reqwest::header::{CONTENT_RANGE, ETAG, IF_MATCH, RANGE};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 
 use super::download::Target;
@@ -51,7 +54,9 @@ use super::{
 };
 use crate::chunk_writer::{BATCH_BYTES, ChunkWriter, Destination};
 use crate::error::TransferError;
-use crate::integrity::{Expected, Hasher, RangeOnDisk, Verified, check_ranges};
+use crate::integrity::{
+    Expected, Hasher, RangeOnDisk, ReadBack, Verified, check_ranges, contiguous_end,
+};
 use crate::progress::{ProgressMeter, REPORT_INTERVAL};
 
 /// No download is cut into more ranges than this; larger objects get larger ranges, so a
@@ -300,13 +305,23 @@ impl Engine {
         if let Some(progress) = meter.set(already, self.clock.now()) {
             events.send(TransferEvent::Progress(progress));
         }
-        let all = futures_util::future::join_all((0..workers).map(|_| self.take_ranges(&pass)));
+        // Finished ranges go to the recorder, which syncs the file and writes their journal
+        // lines while the connections go on with the next ranges.
+        let (finished, to_record) = tokio::sync::mpsc::unbounded_channel();
+        let takers: Vec<_> = (0..workers)
+            .map(|_| self.take_ranges(&pass, finished.clone()))
+            .collect();
+        drop(finished);
+        let all = futures_util::future::join(
+            futures_util::future::join_all(takers),
+            follow_ranges(&pass, to_record, ReadBack::new(pass.expected.as_ref())),
+        );
         let mut all = std::pin::pin!(all);
         let mut ticker = tokio::time::interval(REPORT_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
+        let read_back = loop {
             tokio::select! {
-                _ = &mut all => break,
+                (_, read_back) = &mut all => break read_back,
                 _ = ticker.tick() => {
                     // Never backwards, even when a writer gave back fewer bytes than arrived.
                     let count = pass.counted.load(Ordering::Relaxed).max(reported);
@@ -318,7 +333,7 @@ impl Engine {
                     }
                 }
             }
-        }
+        };
         if let Some(stop) = lock(&pass.stopped).take() {
             return Err(stop);
         }
@@ -328,7 +343,7 @@ impl Engine {
         let done = std::mem::take(&mut *lock(&pass.done));
         let (path, expected) = (pass.path.clone(), pass.expected.clone());
         let checked = tokio::task::spawn_blocking(move || {
-            check_ranges(&path, total, &done, expected.as_ref())
+            check_ranges(&path, total, &done, expected.as_ref(), read_back)
         })
         .await;
         let lost = || {
@@ -343,8 +358,9 @@ impl Engine {
     }
 
     /// One connection's share of a pass: takes ranges from the queue until it is empty or the
-    /// pass stops. The first reason to stop is kept, and stops every other range.
-    async fn take_ranges(&self, pass: &Pass<'_>) {
+    /// pass stops, handing each finished range to the recorder. The first reason to stop is
+    /// kept, and stops every other range.
+    async fn take_ranges(&self, pass: &Pass<'_>, finished: UnboundedSender<RangeOnDisk>) {
         loop {
             if pass.stop.is_cancelled() {
                 return;
@@ -355,9 +371,8 @@ impl Engine {
             match self.fetch_range(pass, span).await {
                 Ok(range) => {
                     lock(&pass.done).push(range);
-                    if let Some(journal) = pass.journal {
-                        journal.record(range).await;
-                    }
+                    // The recorder ends only after every sender is gone, so it is there.
+                    let _ = finished.send(range);
                 }
                 Err(stop) => {
                     // A range stopped by another's reason reports only `Cancelled`: the first
@@ -481,9 +496,8 @@ impl Engine {
         self.write_span(pass, response, asked, done, hasher).await
     }
 
-    /// Writes `response`'s body, the bytes of `asked`, at their offset, through a durable writer
-    /// (synced before it answers). A body longer than `asked` is cut at its end, so no range ever
-    /// writes over another.
+    /// Writes `response`'s body, the bytes of `asked`, at their offset. A body longer than
+    /// `asked` is cut at its end, so no range ever writes over another.
     async fn write_span(
         &self,
         pass: &Pass<'_>,
@@ -500,7 +514,6 @@ impl Engine {
                 .map_err(|e| RangeFailure::Stop(Stop::Failed(e)))?,
             path: pass.path.clone(),
             offset: asked.offset,
-            durable: true,
         };
         let writer = ChunkWriter::start(destination, std::mem::take(hasher), WRITE_BUFFER_BYTES);
         let moved = AtomicU64::new(0);
@@ -599,6 +612,49 @@ impl Engine {
             }
         }
     }
+}
+
+/// Follows the ranges that come from `finished` until every sender is gone: records them in the
+/// pass's journal, if it has one, and moves `read_back` (the MD5 or SHA of the whole object, read
+/// back from the part file) on over the ranges on disk from the first byte, so that the check at
+/// the end reads only what arrived last. Each batch of ranges finished meanwhile is synced to
+/// disk with one `fdatasync` of the part file (which covers every handle's writes), and only then
+/// are their lines written; a sync that fails leaves them unrecorded (fetched again after a
+/// restart, nothing worse). Answers the digest as far as it went; `None` when reading failed
+/// (the check then reads the whole file and reports the error).
+async fn follow_ranges(
+    pass: &Pass<'_>,
+    mut finished: UnboundedReceiver<RangeOnDisk>,
+    mut read_back: Option<ReadBack>,
+) -> Option<ReadBack> {
+    while let Some(first) = finished.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = finished.try_recv() {
+            batch.push(more);
+        }
+        if let Some(journal) = pass.journal {
+            let handle = pass.file.try_clone();
+            let synced = tokio::task::spawn_blocking(move || handle?.sync_data()).await;
+            match synced {
+                Ok(Ok(())) => {
+                    for range in batch {
+                        journal.record(range).await;
+                    }
+                }
+                Ok(Err(error)) => tracing::warn!(%error, "finished ranges could not be synced"),
+                Err(_) => tracing::warn!("the sync of finished ranges stopped unexpectedly"),
+            }
+        }
+        let upto = contiguous_end(&lock(&pass.done));
+        if let Some(mut digest) = read_back.take_if(|digest| digest.hashed() < upto) {
+            let path = pass.path.clone();
+            let advanced =
+                tokio::task::spawn_blocking(move || digest.advance(&path, upto).map(|()| digest))
+                    .await;
+            read_back = advanced.ok().and_then(Result::ok);
+        }
+    }
+    read_back
 }
 
 /// Turns a download in ranges into one stream from the first byte: the journal goes (a server
