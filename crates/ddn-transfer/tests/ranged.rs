@@ -277,7 +277,10 @@ async fn a_206_of_another_range_is_refused_and_nothing_is_saved() {
         error.to_string(),
         "The downloaded data is damaged (unexpected byte range); it was not saved."
     );
-    assert!(events.retries() >= 3, "each range is retried on its own");
+    // Each range is retried on its own (three times, with four attempts), and the download
+    // then ends: a server that answers the wrong bytes is not asked again and again.
+    let retries = events.retries();
+    assert!((3..=3 * 4).contains(&retries), "{retries} retries");
     assert!(
         files_in(dir.path()).is_empty(),
         "{:?}",

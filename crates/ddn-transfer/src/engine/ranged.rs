@@ -106,6 +106,9 @@ enum Stop {
     /// The object is not the one the download began with: it starts over from zero, with this
     /// fresh answer when one is at hand.
     Changed(Option<Box<PresignResponse>>),
+    /// Every range is on disk, but the whole does not pass its check: nothing tells which range
+    /// is wrong, so the download starts over.
+    Damaged(TransferError),
     /// A failure that ends the download, after its retries (or the caller's cancellation).
     Failed(TransferError),
 }
@@ -240,13 +243,10 @@ impl Engine {
                     start = start_over(start, &answer, range_size).await?;
                     continue;
                 }
-                Err(Stop::Failed(error)) => error,
-            };
-            if !matches!(error, TransferError::Integrity(_)) {
                 // The part file stays while a journal records it: a later run goes on from it.
-                return Err(error);
-            }
-            // Damage found once every range was on disk: nothing tells which range, so all go.
+                Err(Stop::Failed(error)) => return Err(error),
+                Err(Stop::Damaged(error)) => error,
+            };
             if let Err(error) = restarts.retry_after(error).await {
                 return Err(abandon(start, error).await);
             }
@@ -352,7 +352,10 @@ impl Engine {
         };
         let verified = checked
             .unwrap_or_else(|_| Err(lost()))
-            .map_err(Stop::Failed)?;
+            .map_err(|error| match error {
+                TransferError::Integrity(_) => Stop::Damaged(error),
+                other => Stop::Failed(other),
+            })?;
         events.send(TransferEvent::Progress(meter.finish(self.clock.now())));
         Ok(verified)
     }
