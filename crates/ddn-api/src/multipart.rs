@@ -72,7 +72,10 @@ impl PartPlan {
             return None;
         }
         let per_part = size.div_ceil(u64::from(MAX_PARTS));
-        let part_size = per_part.div_ceil(MIB).saturating_mul(MIB).max(MIN_PART_SIZE);
+        let part_size = per_part
+            .div_ceil(MIB)
+            .saturating_mul(MIB)
+            .max(MIN_PART_SIZE);
         let part_count = u32::try_from(size.div_ceil(part_size)).ok()?;
         Some(Self {
             size,
@@ -349,7 +352,10 @@ mod tests {
         let plan = PartPlan::for_size(100 * 1024 * MIB).unwrap();
         assert_eq!((plan.part_size, plan.part_count), (11 * MIB, 9310));
         let plan = PartPlan::for_size(MAX_OBJECT_SIZE).unwrap();
-        assert_eq!((plan.part_size, plan.part_count), (MAX_PART_SIZE, MAX_PARTS));
+        assert_eq!(
+            (plan.part_size, plan.part_count),
+            (MAX_PART_SIZE, MAX_PARTS)
+        );
         assert_eq!(PartPlan::for_size(0), None);
         assert_eq!(PartPlan::for_size(MAX_OBJECT_SIZE + 1), None);
     }

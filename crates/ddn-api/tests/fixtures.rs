@@ -120,9 +120,18 @@ fn multipart_bodies_round_trip() {
     assert_eq!(page.next_cursor, page.parts.last().map(|p| p.part_number));
 
     let complete: CompleteRequest = check_round_trip("multipart_complete_request.json");
-    assert!(complete.parts.windows(2).all(|w| w[0].part_number < w[1].part_number));
+    assert!(
+        complete
+            .parts
+            .windows(2)
+            .all(|w| w[0].part_number < w[1].part_number)
+    );
     let completed: CompleteResponse = check_round_trip("multipart_complete_response.json");
-    assert!(completed.etag.ends_with(&format!("-{}", complete.parts.len())));
+    assert!(
+        completed
+            .etag
+            .ends_with(&format!("-{}", complete.parts.len()))
+    );
     let _: AbortRequest = check_round_trip("multipart_abort_request.json");
     let aborted: AbortResponse = check_round_trip("multipart_abort_response.json");
     assert!(aborted.aborted);

@@ -22,7 +22,8 @@ pub mod retry;
 
 pub use api::{ApiClient, Token, http_client};
 pub use engine::{
-    Downloaded, Engine, EngineOptions, EventSink, ResultOf, StartOverReason, TransferEvent, Uploaded,
+    Downloaded, Engine, EngineOptions, EventSink, ResultOf, StartOverReason, TransferEvent,
+    Uploaded,
 };
 pub use error::{ErrorKind, TransferError};
 pub use queue::TransferQueue;
