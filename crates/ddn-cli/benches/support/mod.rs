@@ -56,7 +56,7 @@ pub fn serve_if_asked() -> bool {
         .await
         .unwrap();
         if let Some(proxy) = &proxy {
-            proxy.set_upstream(&stack.s3_url()).unwrap();
+            proxy.set_upstream(stack.s3_url()).unwrap();
         }
         (stack, proxy)
     });
