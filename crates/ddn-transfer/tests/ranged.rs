@@ -136,12 +136,13 @@ struct Object {
 /// Each request's `Range` (empty for none) and the status it got.
 type Requests = Arc<Mutex<Vec<(String, u16)>>>;
 
-/// A stand-in for S3 serving `object` (replaceable meanwhile) and recording each request;
-/// `after_each` is told how many requests it has answered, each time.
+/// A stand-in for S3 serving `object` and recording each request; `before_each` is given the
+/// request's number (from 1) and the object, which it may replace, before the request is
+/// answered, under the object's lock (so every later request sees what it did).
 async fn object_server(
     object: Arc<Mutex<Object>>,
     ranges: Ranges,
-    after_each: impl Fn(usize) + Send + Sync + 'static,
+    before_each: impl Fn(usize, &mut Object) + Send + Sync + 'static,
 ) -> (TestServer, Requests) {
     let requests: Requests = Arc::default();
     let seen = Arc::clone(&requests);
@@ -156,7 +157,8 @@ async fn object_server(
         };
         let (range, if_match) = (header("range"), header("if-match"));
         let (status, body, content_range, etag) = {
-            let object = object.lock().unwrap();
+            let mut object = object.lock().unwrap();
+            before_each(count.fetch_add(1, Ordering::Relaxed) + 1, &mut object);
             let len = object.bytes.len();
             let asked = range.as_deref().and_then(|r| {
                 let (a, b) = r.strip_prefix("bytes=")?.split_once('-')?;
@@ -195,7 +197,6 @@ async fn object_server(
         seen.lock()
             .unwrap()
             .push((range.unwrap_or_default(), status));
-        after_each(count.fetch_add(1, Ordering::Relaxed) + 1);
         async move {
             let mut answer = response(StatusCode::from_u16(status).unwrap(), body);
             let headers = answer.headers_mut();
@@ -218,7 +219,7 @@ async fn a_server_that_ignores_ranges_is_read_again_as_one_stream_never_appended
         bytes: body.clone(),
         etag: "e1".into(),
     }));
-    let (server, requests) = object_server(object, Ranges::Ignored, |_| {}).await;
+    let (server, requests) = object_server(object, Ranges::Ignored, |_, _| {}).await;
     let answer = answer_for(&server.url(), "plain.raw", &body, "e1");
     let api = api_answering(move || answer.clone()).await;
     let engine = engine(&api.url(), ranged(MIB, None));
@@ -256,7 +257,7 @@ async fn a_206_of_another_range_is_refused_and_nothing_is_saved() {
         bytes: body.clone(),
         etag: "e1".into(),
     }));
-    let (server, requests) = object_server(object, Ranges::Shifted, |_| {}).await;
+    let (server, requests) = object_server(object, Ranges::Shifted, |_, _| {}).await;
     let answer = answer_for(&server.url(), "shifted.raw", &body, "e1");
     let api = api_answering(move || answer.clone()).await;
     let engine = engine(&api.url(), ranged(MIB, None));
@@ -303,18 +304,17 @@ async fn an_object_replaced_mid_download_is_refused_by_if_match_and_fetched_anew
         bytes: old.clone(),
         etag: "old".into(),
     }));
-    // After the third range is served, the result is processed again.
-    let replacing = Arc::clone(&object);
+    // After three ranges are served, the result is processed again.
     let replacement = new.clone();
-    let (server, requests) = object_server(Arc::clone(&object), Ranges::Served, move |served| {
-        if served == 3 {
-            *replacing.lock().unwrap() = Object {
+    let replace = move |request: usize, object: &mut Object| {
+        if request == 4 {
+            *object = Object {
                 bytes: replacement.clone(),
                 etag: "new".into(),
             };
         }
-    })
-    .await;
+    };
+    let (server, requests) = object_server(Arc::clone(&object), Ranges::Served, replace).await;
     let url = server.url();
     let current = Arc::clone(&object);
     let api = api_answering(move || {
@@ -335,9 +335,13 @@ async fn an_object_replaced_mid_download_is_refused_by_if_match_and_fetched_anew
         )
         .await
         .unwrap();
+    let saved = std::fs::read(&downloaded.path).unwrap();
     assert!(
-        std::fs::read(&downloaded.path).unwrap() == new,
-        "not the new version, whole"
+        saved == new,
+        "not the new version, whole: {} bytes, the first difference at {:?}; requests {:?}",
+        saved.len(),
+        saved.iter().zip(&new).position(|(a, b)| a != b),
+        requests.lock().unwrap()
     );
     assert_eq!(downloaded.size, new.len() as u64);
     assert_eq!(files_in(dir.path()), ["redo.raw"]);
