@@ -49,6 +49,19 @@ function_policy() {
       "Resource": "arn:aws:s3:::$DDN_IN_BUCKET/users/*"
     },
     {
+      "Sid": "CheckCompletedUploadsInUserFolders",
+      "Effect": "Allow",
+      "Action": "s3:GetObject",
+      "Resource": "arn:aws:s3:::$DDN_IN_BUCKET/users/*"
+    },
+    {
+      "Sid": "ListInputUserFolders",
+      "Effect": "Allow",
+      "Action": "s3:ListBucket",
+      "Resource": "arn:aws:s3:::$DDN_IN_BUCKET",
+      "Condition": { "StringLikeIfExists": { "s3:prefix": ["users/*"] } }
+    },
+    {
       "Sid": "ReadResultsInUserFolders",
       "Effect": "Allow",
       "Action": "s3:GetObject",

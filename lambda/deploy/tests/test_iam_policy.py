@@ -23,6 +23,7 @@ UPLOAD_ACTIONS = ("s3:PutObject",)
 MULTIPART_ACTIONS = ("s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 # S3 checks ListBucket for a HeadObject of a missing key without an s3:prefix, hence IfExists.
 LISTING_CONDITION = {"StringLikeIfExists": {"s3:prefix": ["failed/users/*", "users/*"]}}
+INPUT_LISTING_CONDITION = {"StringLikeIfExists": {"s3:prefix": ["users/*"]}}
 
 
 def as_list(value):  # type: ignore[no-untyped-def]
@@ -34,12 +35,16 @@ def expected_grants(*, in_bucket: str, out_bucket: str, log_group: str) -> set[t
     of the input bucket, and abort or list the parts of its multipart uploads there, read users/*
     of the output bucket (results) and failed/users/* (the processor's failure markers, which the
     function only asks HeadObject about), list the output bucket under those two prefixes only,
-    and write its own logs."""
+    HeadObject an input object under users/* and list the input bucket there (a completion whose
+    answer was lost is recognised by the upload id on the object it made; without the listing a
+    missing object would read as 403, not 404), and write its own logs."""
     grants = {(action, f"arn:aws:s3:::{in_bucket}/users/*", "") for action in UPLOAD_ACTIONS + MULTIPART_ACTIONS}
     grants |= {
         ("s3:GetObject", f"arn:aws:s3:::{out_bucket}/users/*", ""),
         ("s3:GetObject", f"arn:aws:s3:::{out_bucket}/failed/users/*", ""),
         ("s3:ListBucket", f"arn:aws:s3:::{out_bucket}", canonical(LISTING_CONDITION)),
+        ("s3:GetObject", f"arn:aws:s3:::{in_bucket}/users/*", ""),
+        ("s3:ListBucket", f"arn:aws:s3:::{in_bucket}", canonical(INPUT_LISTING_CONDITION)),
     }
     grants |= {(action, resource, "") for action in LOG_ACTIONS for resource in (log_group, f"{log_group}:*")}
     return grants
