@@ -290,6 +290,38 @@ impl Engine {
         attempts::Attempts::new(self.options.retry, cancel, events)
     }
 
+    /// Drives `request`, failing with [`TransferError::Stalled`] when `moved` does not change
+    /// for the stall timeout, and with [`TransferError::Cancelled`] when `cancel` fires. Unlike
+    /// [`Self::watch`] it reports no progress: parts and ranges report for their whole transfer.
+    pub(super) async fn unless_stalled<T>(
+        &self,
+        request: impl Future<Output = T>,
+        moved: &AtomicU64,
+        cancel: &CancellationToken,
+    ) -> Result<T, TransferError> {
+        let mut request = std::pin::pin!(request);
+        let mut ticker = tokio::time::interval(crate::progress::REPORT_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut last_count = u64::MAX;
+        let mut last_change = self.clock.now();
+        loop {
+            tokio::select! {
+                output = &mut request => return Ok(output),
+                () = cancel.cancelled() => return Err(TransferError::Cancelled),
+                _ = ticker.tick() => {
+                    let now = self.clock.now();
+                    let count = moved.load(Ordering::Relaxed);
+                    if count != last_count {
+                        last_count = count;
+                        last_change = now;
+                    } else if now.duration_since(last_change) >= self.options.stall_timeout {
+                        return Err(TransferError::Stalled(self.options.stall_timeout));
+                    }
+                }
+            }
+        }
+    }
+
     /// Drives `request` while reporting progress from `moved`, watching for stalls and for
     /// cancellation.
     async fn watch<T>(

@@ -832,37 +832,6 @@ impl Engine {
         acknowledged_etag(range.number, response.headers(), &digest.md5)
     }
 
-    /// Drives `request`, failing it when `moved` stops growing for the stall timeout or
-    /// `cancel` fires.
-    async fn unless_stalled<T>(
-        &self,
-        request: impl Future<Output = T>,
-        moved: &AtomicU64,
-        cancel: &CancellationToken,
-    ) -> Result<T, TransferError> {
-        let mut request = std::pin::pin!(request);
-        let mut ticker = tokio::time::interval(crate::progress::REPORT_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut last_count = u64::MAX;
-        let mut last_change = self.clock.now();
-        loop {
-            tokio::select! {
-                output = &mut request => return Ok(output),
-                () = cancel.cancelled() => return Err(TransferError::Cancelled),
-                _ = ticker.tick() => {
-                    let now = self.clock.now();
-                    let count = moved.load(Ordering::Relaxed);
-                    if count != last_count {
-                        last_count = count;
-                        last_change = now;
-                    } else if now.duration_since(last_change) >= self.options.stall_timeout {
-                        return Err(TransferError::Stalled(self.options.stall_timeout));
-                    }
-                }
-            }
-        }
-    }
-
     /// Every part S3 holds of the session's upload, retried as any service call.
     async fn stored_parts(
         &self,

@@ -463,7 +463,7 @@ impl Engine {
             .header(IF_MATCH, format!("\"{etag}\""));
         let no_body_yet = AtomicU64::new(0);
         let response = self
-            .until_stalled(request.send(), &no_body_yet, &pass.stop)
+            .unless_stalled(request.send(), &no_body_yet, &pass.stop)
             .await?
             .map_err(|e| TransferError::from_http(&e))?;
         let status = response.status().as_u16();
@@ -558,7 +558,7 @@ impl Engine {
                 }
             }
         };
-        let copied = self.until_stalled(copy, &moved, &pass.stop).await;
+        let copied = self.unless_stalled(copy, &moved, &pass.stop).await;
         // Whatever stopped the copy, the writer reports exactly what it wrote, and the range
         // goes on from there.
         let written = writer
@@ -582,38 +582,6 @@ impl Engine {
             return Err(TransferError::Connection.into());
         }
         Ok(())
-    }
-
-    /// Drives `request`, failing with [`TransferError::Stalled`] when `moved` does not change
-    /// for the stall timeout, and with [`TransferError::Cancelled`] when `cancel` fires. Progress
-    /// is reported for the whole pass, not here.
-    async fn until_stalled<T>(
-        &self,
-        request: impl Future<Output = T>,
-        moved: &AtomicU64,
-        cancel: &CancellationToken,
-    ) -> Result<T, TransferError> {
-        let mut request = std::pin::pin!(request);
-        let mut ticker = tokio::time::interval(REPORT_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut last_count = u64::MAX;
-        let mut last_change = self.clock.now();
-        loop {
-            tokio::select! {
-                output = &mut request => return Ok(output),
-                () = cancel.cancelled() => return Err(TransferError::Cancelled),
-                _ = ticker.tick() => {
-                    let now = self.clock.now();
-                    let count = moved.load(Ordering::Relaxed);
-                    if count != last_count {
-                        last_count = count;
-                        last_change = now;
-                    } else if now.duration_since(last_change) >= self.options.stall_timeout {
-                        return Err(TransferError::Stalled(self.options.stall_timeout));
-                    }
-                }
-            }
-        }
     }
 }
 
